@@ -1,0 +1,50 @@
+package chat
+
+import "time"
+
+// Config holds the limits and timings of a Hub. Zero fields take the defaults
+// below.
+type Config struct {
+	History       int              // events kept per room
+	MaxRooms      int              // rooms that may exist at once
+	MaxMembers    int              // members one room may have
+	AwayTimeout   time.Duration    // a member away this long leaves the room
+	PresenceGrace time.Duration    // a member with no open stream this long is shown away
+	RoomIdle      time.Duration    // an empty room nobody reads is dropped after this
+	Now           func() time.Time // the clock; tests set it
+}
+
+// Defaults for Config.
+const (
+	DefaultHistory       = 1000
+	DefaultMaxRooms      = 1000
+	DefaultMaxMembers    = 200
+	DefaultAwayTimeout   = 15 * time.Minute
+	DefaultPresenceGrace = 5 * time.Second
+	DefaultRoomIdle      = 10 * time.Minute
+)
+
+func (c Config) withDefaults() Config {
+	if c.History <= 0 {
+		c.History = DefaultHistory
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = DefaultMaxRooms
+	}
+	if c.MaxMembers <= 0 {
+		c.MaxMembers = DefaultMaxMembers
+	}
+	if c.AwayTimeout <= 0 {
+		c.AwayTimeout = DefaultAwayTimeout
+	}
+	if c.PresenceGrace <= 0 {
+		c.PresenceGrace = DefaultPresenceGrace
+	}
+	if c.RoomIdle <= 0 {
+		c.RoomIdle = DefaultRoomIdle
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}

@@ -1,0 +1,311 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloakroom/cloakroom/crypto"
+)
+
+// A Delivery is an event on its way to a room's readers. Members is the
+// room's member list just after the event, for events that change it.
+type Delivery struct {
+	Room    string
+	Event   Event
+	Members []Member
+}
+
+// Hub owns all rooms. It is safe for concurrent use.
+type Hub struct {
+	box     *crypto.Box
+	cfg     Config
+	publish func(Delivery)
+	dropped func(room string)
+
+	members atomic.Uint64 // last member id handed out
+
+	mu       sync.Mutex // guards rooms and lastBase; taken before any room's lock
+	rooms    map[string]*room
+	lastBase uint64
+
+	departedMu sync.Mutex
+	departed   map[departure]departed
+}
+
+// NewHub returns a hub that seals history with box and hands every event to
+// publish, in each room's order. publish is called with the room locked: it
+// must not block or call back into the hub. dropped, if not nil, is called
+// when an idle room is removed, after which no event of that room will be
+// published until it is created again.
+func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(room string)) *Hub {
+	return &Hub{
+		box:      box,
+		cfg:      cfg.withDefaults(),
+		publish:  publish,
+		dropped:  dropped,
+		rooms:    make(map[string]*room),
+		departed: make(map[departure]departed),
+	}
+}
+
+// withRoom runs fn with the named room locked. With create, a missing room
+// is made (within the MaxRooms limit); without, a missing room is ErrNoRoom.
+func (h *Hub) withRoom(name string, create bool, fn func(r *room, now time.Time) error) error {
+	name, err := RoomName(name)
+	if err != nil {
+		return err
+	}
+	for {
+		r, err := h.lookup(name, create)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.closed { // dropped between lookup and lock: look again
+			r.mu.Unlock()
+			continue
+		}
+		err = fn(r, h.cfg.Now())
+		r.mu.Unlock()
+		return err
+	}
+}
+
+func (h *Hub) lookup(name string, create bool) (*room, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.rooms[name]; r != nil {
+		return r, nil
+	}
+	if !create {
+		return nil, ErrNoRoom
+	}
+	if len(h.rooms) >= h.cfg.MaxRooms {
+		return nil, ErrTooManyRooms
+	}
+	now := h.cfg.Now()
+	// Ids start from the clock in microseconds, so a room made again after
+	// being dropped, or after a restart, never reuses an id of its former
+	// life: that would need more than one event per microsecond on average.
+	// The values stay below 2^53, so JavaScript reads them exactly.
+	base := max(uint64(now.UnixMicro()), h.lastBase+1)
+	h.lastBase = base
+	r := newRoom(name, base, h.cfg.History, now)
+	h.rooms[name] = r
+	return r, nil
+}
+
+// Join adds a member named name to a room, creating the room if needed, and
+// announces it. owner is the opaque identity of the browser that joins.
+func (h *Hub) Join(owner, roomName, name string) (Member, error) {
+	display, key, err := Nickname(name)
+	if err != nil {
+		return Member{}, err
+	}
+	var joined Member
+	err = h.withRoom(roomName, true, func(r *room, now time.Time) error {
+		if _, taken := r.names[key]; taken {
+			return ErrNameTaken
+		}
+		if len(r.members) >= h.cfg.MaxMembers {
+			return ErrRoomFull
+		}
+		m := &member{
+			id: h.members.Add(1), owner: owner, name: display, key: key, joined: now,
+			// A new member is about to open the room page; count them online
+			// until the grace period passes without a stream.
+			online: true, awaySince: now,
+		}
+		r.members[m.id] = m
+		r.names[key] = m.id
+		r.touched = now
+		if _, err := r.append(h, Event{Kind: KindJoin, Time: now, Member: m.id, Name: display}); err != nil {
+			delete(r.members, m.id)
+			delete(r.names, key)
+			return err
+		}
+		joined = Member{ID: m.id, Name: display, Online: true}
+		return nil
+	})
+	return joined, err
+}
+
+// Leave removes the owner's member (0: the owner's latest) from a room and
+// announces it.
+func (h *Hub) Leave(owner, roomName string, id uint64) error {
+	return h.withRoom(roomName, false, func(r *room, now time.Time) error {
+		m := r.find(owner, id)
+		if m == nil {
+			return ErrNotMember
+		}
+		return r.remove(h, m, now)
+	})
+}
+
+// Post adds a message by the owner's member (0: the owner's latest) to a
+// room. The text is normalised by MessageText first.
+func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error) {
+	text, err := MessageText(text)
+	if err != nil {
+		return Event{}, err
+	}
+	var posted Event
+	err = h.withRoom(roomName, false, func(r *room, now time.Time) error {
+		m := r.find(owner, id)
+		if m == nil {
+			return ErrNotMember
+		}
+		r.touched = now
+		posted, err = r.append(h, Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text})
+		return err
+	})
+	if err == ErrNoRoom {
+		err = ErrNotMember
+	}
+	return posted, err
+}
+
+// Membership returns the owner's member (0: the owner's latest) in a room,
+// or ErrNotMember.
+func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
+	var found Member
+	err := h.withRoom(roomName, false, func(r *room, _ time.Time) error {
+		m := r.find(owner, id)
+		if m == nil {
+			return ErrNotMember
+		}
+		found = Member{ID: m.id, Name: m.name, Online: m.online}
+		return nil
+	})
+	if err == ErrNoRoom {
+		err = ErrNotMember
+	}
+	return found, err
+}
+
+// Attach records an open stream on a room, creating the room if needed. If
+// member is the owner's member in that room, it counts as online while the
+// stream is open. The returned function ends the attachment; call it once.
+func (h *Hub) Attach(owner, roomName string, member uint64) (detach func(), err error) {
+	var r *room
+	var bound uint64
+	err = h.withRoom(roomName, true, func(rm *room, now time.Time) error {
+		r = rm
+		r.readers++
+		r.touched = now
+		if member == 0 {
+			return nil
+		}
+		m := r.find(owner, member)
+		if m == nil {
+			return nil
+		}
+		bound = m.id
+		m.streams++
+		if !m.online {
+			m.online = true
+			if _, err := r.append(h, Event{Kind: KindPresence, Time: now, Member: m.id, Name: m.name, Online: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { h.detach(r, bound) }) }, nil
+}
+
+// detach undoes Attach. The room cannot have been dropped meanwhile, since a
+// room with readers is never idle.
+func (h *Hub) detach(r *room, member uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := h.cfg.Now()
+	r.readers--
+	r.touched = now
+	if m := r.members[member]; m != nil {
+		m.streams--
+		if m.streams == 0 {
+			m.awaySince = now
+		}
+	}
+}
+
+// Run sweeps the rooms every interval until ctx ends: it shows members away,
+// removes those away too long, and drops idle rooms.
+func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := h.Sweep(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Sweep does one round of Run's work now.
+func (h *Hub) Sweep() error {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+
+	for _, r := range rooms {
+		r.mu.Lock()
+		var err error
+		if !r.closed {
+			err = r.expire(h, h.cfg.Now())
+		}
+		r.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("sweep room: %w", err)
+		}
+	}
+
+	now := h.cfg.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, r := range h.rooms {
+		r.mu.Lock()
+		if r.idle(now, h.cfg.RoomIdle) {
+			r.closed = true
+			delete(h.rooms, name)
+			h.box.Forget(name)
+			if h.dropped != nil {
+				h.dropped(name)
+			}
+		}
+		r.mu.Unlock()
+	}
+	h.forgetDepartures(now)
+	return nil
+}
+
+// Rooms returns the number of rooms.
+func (h *Hub) Rooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
+// Readers returns the number of open streams on a room.
+func (h *Hub) Readers(roomName string) int {
+	n := 0
+	_ = h.withRoom(roomName, false, func(r *room, _ time.Time) error {
+		n = r.readers
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,149 @@
+package chat
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// A Member is one name in one room, as shown in the member list.
+type Member struct {
+	ID     uint64
+	Name   string
+	Online bool // has an open stream, or had one less than the presence grace ago
+}
+
+// member is the room's record of a Member.
+type member struct {
+	id     uint64
+	owner  string // the opaque identity of the browser that joined
+	name   string
+	key    string // the name's comparison key
+	joined time.Time
+
+	streams   int       // open streams bound to this member
+	online    bool      // what the room was last told
+	awaySince time.Time // when streams last fell to zero
+}
+
+// room is the state of one room. Every field is guarded by mu.
+type room struct {
+	name string
+
+	mu      sync.Mutex
+	closed  bool   // dropped from the hub; callers holding it must look again
+	next    uint64 // id of the next event
+	hist    *history
+	members map[uint64]*member
+	names   map[string]uint64 // name key → member id
+	readers int               // open streams, members' or anyone's
+	touched time.Time         // last join, leave, post, attach or detach
+}
+
+func newRoom(name string, base uint64, capacity int, now time.Time) *room {
+	return &room{
+		name:    name,
+		next:    base,
+		hist:    newHistory(capacity),
+		members: make(map[uint64]*member),
+		names:   make(map[string]uint64),
+		touched: now,
+	}
+}
+
+// last is the id of the newest event, or one less than the first id the room
+// will use when it has none yet.
+func (r *room) last() uint64 { return r.next - 1 }
+
+// append seals ev as the room's next event, stores it and publishes it.
+// It is called with r.mu held, which is what keeps ids and publication in
+// the same order.
+func (r *room) append(h *Hub, ev Event) (Event, error) {
+	ev.ID = r.next
+	// The form the record keeps, so a reader sees the same value live and
+	// from history: UTC, nanoseconds, no monotonic reading.
+	ev.Time = time.Unix(0, ev.Time.UnixNano()).UTC()
+	sealed, err := h.box.Seal(r.name, ev.payload(), associatedData(r.name, ev.ID, ev.Member))
+	if err != nil {
+		return Event{}, fmt.Errorf("seal event: %w", err)
+	}
+	r.hist.add(record{id: ev.ID, member: ev.Member, sealed: sealed})
+	r.next++
+	d := Delivery{Room: r.name, Event: ev}
+	if ev.Affects() {
+		d.Members = r.memberList()
+	}
+	h.publish(d)
+	return ev, nil
+}
+
+// memberList returns the members sorted by name.
+func (r *room) memberList() []Member {
+	list := make([]Member, 0, len(r.members))
+	for _, m := range r.members {
+		list = append(list, Member{ID: m.id, Name: m.name, Online: m.online})
+	}
+	slices.SortFunc(list, func(a, b Member) int {
+		return cmp.Or(cmp.Compare(r.members[a.ID].key, r.members[b.ID].key), cmp.Compare(a.ID, b.ID))
+	})
+	return list
+}
+
+// find returns the owner's member with the given id, or, for id 0, the
+// owner's most recent member in the room.
+func (r *room) find(owner string, id uint64) *member {
+	if id != 0 {
+		if m := r.members[id]; m != nil && m.owner == owner {
+			return m
+		}
+		return nil
+	}
+	var latest *member
+	for _, m := range r.members {
+		if m.owner == owner && (latest == nil || m.id > latest.id) {
+			latest = m
+		}
+	}
+	return latest
+}
+
+// remove takes a member out of the room and announces it.
+func (r *room) remove(h *Hub, m *member, now time.Time) error {
+	delete(r.members, m.id)
+	delete(r.names, m.key)
+	r.touched = now
+	h.rememberDeparture(m.owner, r.name, m.name, now)
+	_, err := r.append(h, Event{Kind: KindLeave, Time: now, Member: m.id, Name: m.name})
+	return err
+}
+
+// expire shows members away after the grace period, and removes those away
+// for longer than the away timeout.
+func (r *room) expire(h *Hub, now time.Time) error {
+	for _, m := range r.members {
+		if m.streams > 0 {
+			continue
+		}
+		away := now.Sub(m.awaySince)
+		if away >= h.cfg.AwayTimeout {
+			if err := r.remove(h, m, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if m.online && away >= h.cfg.PresenceGrace {
+			m.online = false
+			if _, err := r.append(h, Event{Kind: KindPresence, Time: now, Member: m.id, Name: m.name}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// idle reports whether the room can be dropped.
+func (r *room) idle(now time.Time, after time.Duration) bool {
+	return len(r.members) == 0 && r.readers == 0 && now.Sub(r.touched) >= after
+}

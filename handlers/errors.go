@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/views"
+)
+
+// statusOf maps the domain's errors to HTTP statuses; this is the one place
+// that does.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, chat.ErrInvalidRoom), errors.Is(err, chat.ErrInvalidName),
+		errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrInvalidText):
+		return http.StatusBadRequest
+	case errors.Is(err, chat.ErrMessageTooLong):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, chat.ErrNotMember):
+		return http.StatusForbidden
+	case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrRoomFull):
+		return http.StatusConflict
+	case errors.Is(err, chat.ErrTooManyRooms):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, chat.ErrNoRoom):
+		return http.StatusNotFound
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return he.Code
+	}
+	return http.StatusInternalServerError
+}
+
+// userMessage is the sentence shown for an error: the domain's own words
+// without the package prefix, or the status text.
+func userMessage(err error, status int) string {
+	var he *echo.HTTPError
+	switch {
+	case status == http.StatusInternalServerError:
+		return "Something went wrong on the server."
+	case errors.As(err, &he):
+		if s, ok := he.Message.(string); ok {
+			return sentence(s)
+		}
+		return http.StatusText(status)
+	}
+	return sentence(strings.TrimPrefix(err.Error(), "chat: "))
+}
+
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+func errorHandler(log *slog.Logger) func(error, echo.Context) {
+	return func(err error, c echo.Context) {
+		status := statusOf(err)
+		if status >= 500 {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+		if c.Response().Committed {
+			return
+		}
+		msg := userMessage(err, status)
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else if wantsHTML(c) {
+			err = render(c, status, views.ErrorPage(status, msg, backFrom(c)))
+		} else {
+			err = c.String(status, msg+"\n")
+		}
+		if err != nil {
+			log.Error("write error response", "err", err)
+		}
+	}
+}
+
+// backFrom is where an error page's "go back" link leads: the room the
+// request was about, or the join page.
+func backFrom(c echo.Context) string {
+	if room, err := chat.RoomName(c.Param("room")); err == nil {
+		return "/rooms/" + room
+	}
+	return "/"
+}

@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/chat"
+)
+
+// resetNotice is the data of the reset event.
+const resetNotice = "Your place in this room's history is gone (the server restarted, or too much happened while you were away); what the room still keeps follows."
+
+// streamEvents is a room's event stream. Anyone may read it. A reader that
+// names one of its browser's members (?m=) keeps that member online while
+// connected. The resume point is Last-Event-ID, else ?since=; with neither,
+// only live events are sent.
+func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		room, err := chat.RoomName(c.Param("room"))
+		if err != nil {
+			return err
+		}
+		since, resume, err := resumePoint(c)
+		if err != nil {
+			return err
+		}
+		id, err := memberParam(c.QueryParam("m"))
+		if err != nil {
+			return err
+		}
+		detach, err := hub.Attach(session(c), room, id)
+		if err != nil {
+			return err
+		}
+		defer detach()
+
+		backlog := func(send func([]byte) error) (uint64, error) {
+			if !resume {
+				return 0, nil
+			}
+			b, err := hub.Backlog(room, since)
+			if err != nil {
+				return 0, err
+			}
+			return b.Last, sendBacklog(send, b)
+		}
+		streams.serve(c, room, backlog, cfg)
+		return nil
+	}
+}
+
+// resumePoint reads Last-Event-ID, else ?since=.
+func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
+	v, what := c.Request().Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, what = c.QueryParam("since"), "since"
+	}
+	if v == "" {
+		return 0, false, nil
+	}
+	since, err = strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, false, echo.NewHTTPError(http.StatusBadRequest, what+" must be an event id (a decimal number)")
+	}
+	return since, true, nil
+}
+
+// sendBacklog sends a reader what it missed: a reset first when its resume
+// point was not in the room's history, then the retained events. Events that
+// change the member list carry the list as it is now, rendered once.
+func sendBacklog(send func([]byte) error, b chat.Backlog) error {
+	var buf bytes.Buffer
+	if b.Reset {
+		writeEvent(&buf, b.From, "reset", []byte(resetNotice))
+	}
+	var members []byte
+	for _, ev := range b.Events {
+		var m []byte
+		if ev.Affects() {
+			if members == nil {
+				members = renderMembers(b.Members)
+			}
+			m = members
+		}
+		writeEvent(&buf, ev.ID, "", eventData(ev, m))
+		if err := send(buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+	}
+	return send(buf.Bytes())
+}
+
+// serve runs r3labs's handler for one reader of a room, through a
+// streamWriter, and returns when the reader is gone or the server closes.
+func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) error) (uint64, error), cfg Config) {
+	s.sse.CreateStream(room) // exists already unless this is the room's first reader
+
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	rc := http.NewResponseController(c.Response().Unwrap())
+	// http.Server.ReadTimeout would otherwise cancel the request once its
+	// deadline passes, in the middle of the stream.
+	_ = rc.SetReadDeadline(time.Time{})
+
+	w := newStreamWriter(c.Response(), rc, cancel, cfg)
+	go w.run(ctx, backlog)
+
+	// r3labs takes the stream from ?stream=, and would refuse (or replay
+	// from) a Last-Event-ID that is ours to handle.
+	req := c.Request().Clone(ctx)
+	q := req.URL.Query()
+	q.Set("stream", room)
+	req.URL.RawQuery = q.Encode()
+	req.Header.Del("Last-Event-ID")
+
+	s.sse.ServeHTTP(w, req)
+	cancel()
+	<-w.done
+}

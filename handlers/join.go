@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/views"
+)
+
+// showJoinPage is the front page; ?room= and ?username= fill the form in.
+func showJoinPage(c echo.Context) error {
+	return render(c, http.StatusOK, views.JoinPage(views.JoinForm{
+		Room:     c.QueryParam("room"),
+		Username: c.QueryParam("username"),
+	}))
+}
+
+// postJoin makes the browser a member of a room and sends it there. A
+// refusal shows the form again with the reason next to its field.
+func postJoin(hub *chat.Hub) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		form, err := readForm(c)
+		if err != nil {
+			return err
+		}
+		f := views.JoinForm{Username: form.Get("username"), Room: strings.TrimSpace(form.Get("room"))}
+		room, roomErr := chat.RoomName(f.Room)
+		if roomErr != nil {
+			f.RoomError = userMessage(roomErr, http.StatusBadRequest)
+		}
+		if _, _, err := chat.Nickname(f.Username); err != nil {
+			f.UsernameError = userMessage(err, http.StatusBadRequest)
+		}
+		if f.RoomError != "" || f.UsernameError != "" {
+			return render(c, http.StatusBadRequest, views.JoinPage(f))
+		}
+
+		m, err := hub.Join(ensureSession(c), room, f.Username)
+		switch {
+		case errors.Is(err, chat.ErrNameTaken):
+			f.UsernameError = userMessage(err, http.StatusConflict)
+		case errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyRooms):
+			f.RoomError = userMessage(err, statusOf(err))
+		case err != nil:
+			return err
+		default:
+			return c.Redirect(http.StatusSeeOther, roomURL(room, m.ID))
+		}
+		return render(c, statusOf(err), views.JoinPage(f))
+	}
+}

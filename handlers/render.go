@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+)
+
+// render writes a page. It renders into a buffer first so that a failed
+// render becomes an error response instead of half a page.
+func render(c echo.Context, status int, page templ.Component) error {
+	var buf bytes.Buffer
+	if err := page.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// maxFormBytes bounds a form body. The longest message (4000 characters of
+// up to four bytes, each percent-encoded to three) fits with room to spare.
+const maxFormBytes = 64 << 10
+
+// readForm parses a urlencoded body, telling a body that is too large (413)
+// from a malformed one (400); Echo's FormValue would hide both.
+func readForm(c echo.Context) (url.Values, error) {
+	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the form is larger than the server accepts")
+		}
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the form could not be read")
+	}
+	return r.PostForm, nil
+}
+
+// memberParam reads the optional member id a page sends along ("m"): absent
+// is 0, which means "this browser's latest member in the room".
+func memberParam(v string) (uint64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, "m must be a member number")
+	}
+	return id, nil
+}
+
+// roomURL is the room page of a member.
+func roomURL(room string, member uint64) string {
+	if member == 0 {
+		return "/rooms/" + room
+	}
+	return "/rooms/" + room + "?m=" + strconv.FormatUint(member, 10)
+}

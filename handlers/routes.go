@@ -1,0 +1,67 @@
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/cloakroom/cloakroom/chat"
+)
+
+// Config holds the HTTP layer's settings. Zero fields take defaults.
+type Config struct {
+	Logger *slog.Logger
+	// StreamWriteTimeout bounds every write to an event stream: a reader that
+	// takes longer to accept bytes is disconnected.
+	StreamWriteTimeout time.Duration
+	// Heartbeat is how often an idle stream is sent a comment, so proxies and
+	// clients can tell a quiet room from a dead connection.
+	Heartbeat time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 5 * time.Second
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 20 * time.Second
+	}
+	return c
+}
+
+// New returns the whole HTTP surface of Cloakroom.
+func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
+	cfg = cfg.withDefaults()
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	// Nothing here trusts X-Forwarded-For; a deployment behind a proxy that
+	// needs real client addresses must set this deliberately.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+
+	e.Use(middleware.Recover())
+	e.Use(requestLogger(cfg.Logger))
+	e.Use(securityHeaders)
+	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
+
+	e.GET("/", showJoinPage)
+	e.POST("/join", postJoin(hub))
+	e.GET("/rooms/:room", showRoomPage(hub))
+	e.POST("/rooms/:room/messages", postMessage(hub))
+	e.POST("/rooms/:room/leave", postLeave(hub))
+	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg))
+	e.GET("/healthz", healthz)
+	e.GET("/static/*", staticFiles())
+	return e
+}
+
+func healthz(c echo.Context) error {
+	return c.String(http.StatusOK, "ok")
+}

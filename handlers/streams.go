@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+
+	"github.com/r3labs/sse/v2"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/views"
+)
+
+// Streams carries each room's events to its readers over Server-Sent Events,
+// with one r3labs/sse stream per room. History and replay are chat's: the
+// r3labs server keeps nothing, and what a reader missed is sent from the
+// room's sealed history when it connects (see streamWriter).
+type Streams struct {
+	sse *sse.Server
+}
+
+// NewStreams returns a Streams with no rooms.
+func NewStreams() *Streams {
+	s := sse.New()
+	// AutoReplay would keep every event in plaintext forever, renumbered.
+	s.AutoReplay = false
+	// AutoStream would let any ?stream= value create a stream.
+	s.AutoStream = false
+	// One data: line per line of HTML, so a newline in a message cannot
+	// start an id: or event: field.
+	s.SplitData = true
+	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	return &Streams{sse: s}
+}
+
+// Publish sends a room's event to its readers. It is the chat.Hub's publish
+// function: it is called in each room's order, with the room locked, and
+// does not block (the r3labs stream goroutine drains its queue into
+// per-reader writers that never wait on the network).
+func (s *Streams) Publish(d chat.Delivery) {
+	var members []byte
+	if d.Event.Affects() {
+		members = renderMembers(d.Members)
+	}
+	s.sse.Publish(d.Room, &sse.Event{
+		ID:   []byte(strconv.FormatUint(d.Event.ID, 10)),
+		Data: eventData(d.Event, members),
+	})
+}
+
+// Dropped forgets the stream of a room the hub dropped. The hub drops only
+// rooms with no readers, which is when r3labs can remove a stream without
+// stranding a goroutine.
+func (s *Streams) Dropped(room string) {
+	s.sse.RemoveStream(room)
+}
+
+// Close ends every stream. Call it once, when the server shuts down, so that
+// http.Server.Shutdown does not wait for them forever.
+func (s *Streams) Close() {
+	s.sse.Close()
+}
+
+// eventData is the payload of one event: its log entry, followed, for events
+// that change the member list, by the list as of now, swapped in out of
+// band. It is never empty, since an empty event would end r3labs streams.
+func eventData(ev chat.Event, members []byte) []byte {
+	var buf bytes.Buffer
+	_ = views.EventItem(ev, 0).Render(context.Background(), &buf) // a bytes.Buffer cannot fail
+	buf.Write(members)
+	return buf.Bytes()
+}
+
+func renderMembers(members []chat.Member) []byte {
+	var buf bytes.Buffer
+	_ = views.MemberList(members, 0, true).Render(context.Background(), &buf)
+	return buf.Bytes()
+}
+
+// writeEvent writes one event in the SSE wire format, as r3labs does for
+// published events: an id, one data line per line of data, and a name for
+// named events.
+func writeEvent(buf *bytes.Buffer, id uint64, name string, data []byte) {
+	buf.WriteString("id: ")
+	buf.WriteString(strconv.FormatUint(id, 10))
+	buf.WriteByte('\n')
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		buf.WriteString("data: ")
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	if name != "" {
+		buf.WriteString("event: ")
+		buf.WriteString(name)
+		buf.WriteByte('\n')
+	}
+	buf.WriteByte('\n')
+}
+
+// frameID reads the id of a frame r3labs wrote ("id: N\n..."); comments
+// have none.
+func frameID(frame []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexByte(rest, '\n')
+	if end < 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(string(rest[:end]), 10, 64)
+	return id, err == nil
+}

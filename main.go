@@ -1,0 +1,167 @@
+// Cloakroom is a self-hosted room chat in one binary: run it, open
+// http://localhost:5000, pick a name and a room, and talk.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/crypto"
+	"github.com/cloakroom/cloakroom/handlers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cloakroom:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the settings a user can give, as flags or environment.
+type options struct {
+	addr         string
+	history      int
+	maxRooms     int
+	maxMembers   int
+	away         time.Duration
+	roomIdle     time.Duration
+	logLevel     string
+	shutdownWait time.Duration
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("cloakroom", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "localhost:5000", "address to listen on")
+	fs.IntVar(&o.history, "history", chat.DefaultHistory, "events kept per room")
+	fs.IntVar(&o.maxRooms, "max-rooms", chat.DefaultMaxRooms, "rooms that may exist at once")
+	fs.IntVar(&o.maxMembers, "max-members", chat.DefaultMaxMembers, "members per room")
+	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
+	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "how long to wait for requests to finish on shutdown")
+	// Every flag can also come from the environment, as CLOAKROOM_ and its
+	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		f.Usage += " (env " + name + ")"
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
+		return o, errors.New("limits and timeouts must be positive")
+	}
+	return o, nil
+}
+
+func envName(flagName string) string {
+	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// run starts Cloakroom and serves until ctx ends, then shuts down.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	// The master key lives only in this process's memory: a restart makes
+	// all earlier history unreadable, which is also why history is not kept
+	// across restarts at all.
+	key, err := crypto.NewKey()
+	if err != nil {
+		return fmt.Errorf("make master key: %w", err)
+	}
+	box, err := crypto.NewBox(key)
+	clear(key)
+	if err != nil {
+		return fmt.Errorf("make box: %w", err)
+	}
+
+	streams := handlers.NewStreams()
+	hub := chat.NewHub(box, chat.Config{
+		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
+		AwayTimeout: o.away, RoomIdle: o.roomIdle,
+	}, streams.Publish, streams.Dropped)
+	e := handlers.New(hub, streams, handlers.Config{Logger: log})
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second, // the event stream lifts it for itself
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No WriteTimeout: it would end every event stream; each stream
+		// write has a deadline of its own instead.
+	}
+	srv.RegisterOnShutdown(streams.Close)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	swept := make(chan error, 1)
+	go func() { swept <- hub.Run(ctx, time.Second) }()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "Cloakroom is listening on http://%s\n", ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		cancel()
+		return err
+	case err := <-swept:
+		if err != nil {
+			log.Error("sweeping rooms failed", "err", err)
+		}
+	case <-ctx.Done():
+	}
+	cancel()
+
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,1 @@
+// cloakroom client script: placeholder, the lead replaces this file.
