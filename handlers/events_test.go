@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+)
+
+func TestStreamLiveOnly(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	alice.say("lobby", me, "before")
+
+	anyone := srv.browser(t) // no cookie: the stream is open to all
+	s := anyone.stream("/rooms/lobby/events", nil)
+	alice.say("lobby", me, "after")
+	ev := s.next(t, 5*time.Second)
+	if ev.name != "" || textOf(ev.data) != "after" {
+		t.Fatalf("first event = %+v, want the live message only", ev)
+	}
+}
+
+func TestStreamResumePoints(t *testing.T) {
+	srv := newTestServer(t, chat.Config{History: 5}, Config{})
+	id := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	// Each case gets a room of its own with 8 events, of which the last 5
+	// are retained, and is told the ids of the oldest retained and the last.
+	tests := []struct {
+		name   string
+		query  func(oldest, last uint64) string
+		header func(oldest, last uint64) http.Header
+		reset  bool
+		first  func(oldest, last uint64) uint64 // the first event after any reset
+		n      int                              // events before live ones
+	}{
+		{"since=0 is all retained", func(o, l uint64) string { return "?since=0" }, nil, false, func(o, l uint64) uint64 { return o }, 5},
+		{"since in the middle", func(o, l uint64) string { return "?since=" + id(l-2) }, nil, false, func(o, l uint64) uint64 { return l - 1 }, 2},
+		{"since just before the oldest", func(o, l uint64) string { return "?since=" + id(o-1) }, nil, false, func(o, l uint64) uint64 { return o }, 5},
+		{"up to date", func(o, l uint64) string { return "?since=" + id(l) }, nil, false, func(o, l uint64) uint64 { return l + 1 }, 0},
+		{"Last-Event-ID wins over since", func(o, l uint64) string { return "?since=0" },
+			func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 1)}} }, false, func(o, l uint64) uint64 { return l }, 1},
+		{"Last-Event-ID alone", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 3)}} }, false, func(o, l uint64) uint64 { return l - 2 }, 3},
+		{"older than retained", func(o, l uint64) string { return "?since=" + id(o-2) }, nil, true, func(o, l uint64) uint64 { return o }, 5},
+		{"from an earlier run", func(o, l uint64) string { return "?since=42" }, nil, true, func(o, l uint64) uint64 { return o }, 5},
+		{"newer than the newest", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l + 1000)}} }, true, func(o, l uint64) uint64 { return o }, 5},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			room := fmt.Sprint("room", i)
+			alice := srv.browser(t)
+			me := alice.join(room, "alice")
+			all := srv.browser(t).stream("/rooms/"+room+"/events?since=0", nil)
+			for j := range 7 {
+				alice.say(room, me, fmt.Sprint("m", j))
+			}
+			evs := all.take(t, 8)
+			consecutive(t, evs, evs[0].id)
+			oldest, last := evs[3].id, evs[7].id
+
+			path := "/rooms/" + room + "/events"
+			if tt.query != nil {
+				path += tt.query(oldest, last)
+			}
+			var header http.Header
+			if tt.header != nil {
+				header = tt.header(oldest, last)
+			}
+			first := tt.first(oldest, last)
+			s := srv.browser(t).stream(path, header)
+			if tt.reset {
+				r := s.next(t, 5*time.Second)
+				if r.name != "reset" || r.id != first-1 || !strings.Contains(r.data, "history") {
+					t.Fatalf("first event = %+v, want a reset with id %d", r, first-1)
+				}
+			}
+			got := s.take(t, tt.n)
+			consecutive(t, got, first)
+			for _, e := range got {
+				if e.name != "" {
+					t.Fatalf("event %d is named %q", e.id, e.name)
+				}
+			}
+			// Then live events, with no gap and no repeat.
+			alice.say(room, me, "live")
+			live := s.next(t, 5*time.Second)
+			if live.id != first+uint64(tt.n) || textOf(live.data) != "live" {
+				t.Fatalf("live event = %+v, want id %d", live, first+uint64(tt.n))
+			}
+		})
+	}
+}
+
+func TestStreamRejectsBadInput(t *testing.T) {
+	srv := newTestServer(t, chat.Config{MaxRooms: 1}, Config{})
+	b := srv.browser(t)
+	tests := []struct {
+		path   string
+		header http.Header
+		status int
+	}{
+		{"/rooms/lobby/events?since=abc", nil, http.StatusBadRequest},
+		{"/rooms/lobby/events?since=-1", nil, http.StatusBadRequest},
+		{"/rooms/lobby/events", http.Header{"Last-Event-Id": {"1e9"}}, http.StatusBadRequest},
+		{"/rooms/lobby/events?m=me", nil, http.StatusBadRequest},
+		// An unknown stream is a 500 in r3labs; a bad name is the client's
+		// mistake and must say so.
+		{"/rooms/no%20such/events", nil, http.StatusBadRequest},
+		{"/rooms/" + strings.Repeat("x", 65) + "/events", nil, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		status, _, body := b.get(tt.path, tt.header)
+		if status != tt.status || body == "" {
+			t.Errorf("GET %s = %d %q, want %d with a reason", tt.path, status, body, tt.status)
+		}
+	}
+	b.stream("/rooms/first/events", nil) // takes the only room
+	if status, _, body := b.get("/rooms/second/events", nil); status != http.StatusServiceUnavailable {
+		t.Errorf("a room over the limit = %d %q, want 503", status, body)
+	}
+}
+
+// A message cannot forge SSE fields: CR and CRLF become LF, every line of
+// data is prefixed, and the HTML is escaped.
+func TestStreamInjection(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	s := srv.browser(t).stream("/rooms/lobby/events", nil)
+	attacks := []string{
+		"hi\n\nid: 1\nevent: reset\ndata: forged",
+		"hi\r\rid: 2\revent: reset\rdata: forged",
+		"hi\r\n\r\nid: 3\r\nevent: reset\r\n",
+		": a comment?\ndata: more",
+		"retry: 1\n:\n\nevent:",
+		"</p></li><script>alert(1)</script>",
+		"<li hx-swap-oob=\"true\" id=\"members\">pwned</li>",
+	}
+	for _, a := range attacks {
+		alice.say("lobby", me, a)
+	}
+	evs := s.take(t, len(attacks))
+	consecutive(t, evs, evs[0].id)
+	for i, ev := range evs {
+		want, _ := chat.MessageText(attacks[i])
+		if ev.name != "" || html.UnescapeString(textOf(ev.data)) != want {
+			t.Errorf("attack %d arrived as %+v; want an unnamed message with text %q", i, ev, want)
+		}
+		if strings.Contains(ev.data, "<script>") || strings.Contains(ev.data, `<li hx-swap-oob`) {
+			t.Errorf("attack %d is not escaped: %q", i, ev.data)
+		}
+	}
+}
+
+func TestStreamHeartbeat(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{Heartbeat: 20 * time.Millisecond})
+	s := srv.browser(t).stream("/rooms/lobby/events", nil)
+	select {
+	case c := <-s.comments:
+		if c != ": keepalive" {
+			t.Fatalf("heartbeat = %q", c)
+		}
+	case err := <-s.done:
+		t.Fatalf("stream ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no heartbeat")
+	}
+}
+
+// A reader that resumes while others post gets every event exactly once:
+// the backlog and the live events meet without a gap or a repeat.
+func TestStreamResumeWhilePosting(t *testing.T) {
+	srv := newTestServer(t, chat.Config{History: 10000}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	const total = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			alice.say("lobby", me, fmt.Sprint(i))
+		}
+	}()
+	var readers []*stream
+	for range 10 {
+		readers = append(readers, srv.browser(t).stream("/rooms/lobby/events?since=0", nil))
+	}
+	<-done
+	for _, s := range readers {
+		evs := s.take(t, total+1)
+		consecutive(t, evs, evs[0].id)
+	}
+}

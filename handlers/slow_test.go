@@ -1,0 +1,258 @@
+package handlers
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+)
+
+// waitFor polls cond until it holds, failing the test after timeout. It is
+// for conditions no event announces, such as a server noticing a dead peer.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A reader that never reads is cut off, and meanwhile neither the posters
+// nor the other readers of its room wait for it.
+func TestFrozenReaderDoesNotStallTheRoom(t *testing.T) {
+	var mu sync.Mutex
+	closed := map[string]bool{} // remote addresses of connections the server closed
+	srv := newTestServer(t, chat.Config{History: 5000}, Config{StreamWriteTimeout: 300 * time.Millisecond},
+		func(s *http.Server) {
+			s.ConnState = func(c net.Conn, state http.ConnState) {
+				if state == http.StateClosed {
+					mu.Lock()
+					closed[c.RemoteAddr().String()] = true
+					mu.Unlock()
+				}
+			}
+		})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+
+	frozen, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	_ = frozen.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(frozen, "GET /rooms/lobby/events HTTP/1.1\r\nHost: test\r\n\r\n")
+	waitFor(t, 5*time.Second, "the frozen reader to be attached", func() bool { return srv.hub.Readers("lobby") == 1 })
+
+	live := srv.browser(t).stream("/rooms/lobby/events", nil)
+	waitFor(t, 5*time.Second, "the live reader to be attached", func() bool { return srv.hub.Readers("lobby") == 2 })
+
+	// Far more than the frozen reader's socket buffers can hold.
+	const posts = 2000
+	text := strings.Repeat("x", chat.MaxTextLength)
+	for range posts {
+		alice.say("lobby", me, text)
+	}
+	evs := live.take(t, posts)
+	consecutive(t, evs, evs[0].id)
+
+	waitFor(t, 10*time.Second, "the frozen reader to be cut off", func() bool { return srv.hub.Readers("lobby") == 1 })
+	waitFor(t, 10*time.Second, "the server to close the frozen connection", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return closed[frozen.LocalAddr().String()]
+	})
+}
+
+// Many posters and readers that keep dropping and resuming with
+// Last-Event-ID: every reader sees every event once, in order.
+func TestConcurrentPostersAndReconnectingReaders(t *testing.T) {
+	srv := newTestServer(t, chat.Config{History: 10000}, Config{})
+	const posters, each, readers = 4, 100, 6
+	const total = posters * (1 + each) // a join and the messages
+
+	first := make(chan uint64, 1)
+	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
+
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for p := range posters {
+		b := srv.browser(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			status, loc, _ := b.post("/join", map[string][]string{"username": {fmt.Sprint("poster", p)}, "room": {"lobby"}}, nil)
+			if status != http.StatusSeeOther {
+				t.Errorf("join: %d", status)
+				return
+			}
+			m := loc[strings.Index(loc, "m=")+2:]
+			for i := range each {
+				status, _, body := b.post("/rooms/lobby/messages", map[string][]string{"text": {fmt.Sprint(p, "-", i)}, "m": {m}}, http.Header{"Hx-Request": {"true"}})
+				if status != http.StatusNoContent {
+					t.Errorf("post: %d %s", status, body)
+					return
+				}
+			}
+		}()
+	}
+
+	seen := make([][]uint64, readers)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			b := srv.browser(t)
+			var ids []uint64
+			header := http.Header{}
+			path := "/rooms/lobby/events"
+			var firstID uint64
+		connect:
+			for len(ids) < total {
+				s := b.stream(path, header)
+				for k := 1 + rng.IntN(40); k > 0 && len(ids) < total; k-- {
+					ev, err := s.nextErr(10 * time.Second)
+					if err != nil {
+						t.Errorf("reader %d after %d events: %v", r, len(ids), err)
+						s.close()
+						return
+					}
+					if firstID == 0 {
+						// A reader that starts live may miss the first
+						// events; it resumes from the room's first id below.
+						firstID = <-first
+						first <- firstID
+						if ev.id != firstID {
+							s.close()
+							header.Set("Last-Event-ID", strconv.FormatUint(firstID-1, 10))
+							continue connect
+						}
+					}
+					ids = append(ids, ev.id)
+					header.Set("Last-Event-ID", strconv.FormatUint(ev.id, 10))
+				}
+				s.close()
+			}
+			seen[r] = ids
+		}()
+	}
+	close(start)
+	first <- watch.next(t, 10*time.Second).id
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	f := <-first
+	for r, ids := range seen {
+		if len(ids) != total {
+			t.Fatalf("reader %d saw %d events, want %d", r, len(ids), total)
+		}
+		for i, id := range ids {
+			if id != f+uint64(i) {
+				t.Fatalf("reader %d: event %d has id %d, want %d", r, i, id, f+uint64(i))
+			}
+		}
+	}
+}
+
+// http.Server.ReadTimeout cancels a request whose deadline passes; a stream
+// must lift it for itself and outlive it.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{Heartbeat: 50 * time.Millisecond},
+		func(s *http.Server) { s.ReadTimeout = 200 * time.Millisecond })
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	s := srv.browser(t).stream("/rooms/lobby/events", nil)
+	for range 10 { // 500 ms of heartbeats, past the read timeout
+		select {
+		case <-s.comments:
+		case err := <-s.done:
+			t.Fatalf("stream ended: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no heartbeat")
+		}
+	}
+	alice.say("lobby", me, "still here")
+	if ev := s.next(t, 5*time.Second); textOf(ev.data) != "still here" {
+		t.Fatalf("event = %+v", ev)
+	}
+}
+
+// A member with an open stream is online; without one, away after the
+// grace period; every reader is told.
+func TestPresenceFollowsStreams(t *testing.T) {
+	srv := newTestServer(t, chat.Config{PresenceGrace: time.Millisecond}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
+
+	mine := alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
+	waitFor(t, 5*time.Second, "alice's stream", func() bool { return srv.hub.Readers("lobby") == 2 })
+	mine.close()
+	waitFor(t, 5*time.Second, "alice's stream to close", func() bool { return srv.hub.Readers("lobby") == 1 })
+	time.Sleep(2 * time.Millisecond) // the grace period, on the real clock
+	if err := srv.hub.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	away := watch.next(t, 5*time.Second)
+	if !strings.Contains(away.data, `<li class="member away" data-member="`+strconv.FormatUint(me, 10)+`">`) || !strings.Contains(away.data, `hx-swap-oob="true"`) {
+		t.Fatalf("after alice's stream closed: %q, want her shown away", away.data)
+	}
+
+	alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
+	back := watch.next(t, 5*time.Second)
+	if back.id != away.id+1 || !strings.Contains(back.data, `<li class="member online"`) {
+		t.Fatalf("after alice came back: %+v, want her shown online", back)
+	}
+	// Someone else's browser naming alice's member does not make her online.
+	other := srv.browser(t)
+	other.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
+	alice.say("lobby", me, "hi")
+	if ev := watch.next(t, 5*time.Second); textOf(ev.data) != "hi" {
+		t.Fatalf("next event = %+v, want only alice's message", ev)
+	}
+}
+
+// A dropped room's stream is removed, and a room of the same name made
+// later streams again from a fresh, higher id.
+func TestDroppedRoomStreamsAgain(t *testing.T) {
+	srv := newTestServer(t, chat.Config{RoomIdle: time.Millisecond}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	s := alice.stream("/rooms/lobby/events?since=0", nil)
+	old := s.next(t, 5*time.Second).id
+	s.close()
+	waitFor(t, 5*time.Second, "the stream to close", func() bool { return srv.hub.Readers("lobby") == 0 })
+	status, _, _ := alice.post("/rooms/lobby/leave", map[string][]string{"m": {strconv.FormatUint(me, 10)}}, nil)
+	if status != http.StatusSeeOther {
+		t.Fatalf("leave: %d", status)
+	}
+	time.Sleep(2 * time.Millisecond) // the idle time, on the real clock
+	if err := srv.hub.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.hub.Rooms(); n != 0 {
+		t.Fatalf("%d rooms after the sweep, want 0", n)
+	}
+	s = alice.stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {strconv.FormatUint(old+1, 10)}})
+	if r := s.next(t, 5*time.Second); r.name != "reset" || r.id <= old+1 {
+		t.Fatalf("resuming in the new room: %+v, want a reset past %d", r, old+1)
+	}
+	alice.join("lobby", "alice")
+	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id <= old+1 {
+		t.Fatalf("join in the new room: %+v", ev)
+	}
+}
