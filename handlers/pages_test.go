@@ -18,9 +18,9 @@ func TestJoin(t *testing.T) {
 
 	tests := []struct {
 		name, username, room string
-		status                int
-		fieldError            string // the id of the error shown next to a field
-		reason                string
+		status               int
+		fieldError           string // the id of the error shown next to a field
+		reason               string
 	}{
 		{"taken, compared as a nickname", "ａｌｉｃｅ", "lobby", http.StatusConflict, "username-error", "taken"},
 		{"empty name", "", "lobby", http.StatusBadRequest, "username-error", "1 to 32 characters"},
