@@ -28,7 +28,9 @@ var ErrOpen = errors.New("crypto: message authentication failed")
 var errMasterKeySize = errors.New("crypto: master key must be 32 bytes")
 
 // Box seals and opens records with per-room keys derived from one master key.
-// A Box is safe for concurrent use by multiple goroutines.
+// A Box is safe for concurrent use by multiple goroutines. It caches the
+// derived state of every room it has seen, about a kilobyte each, until
+// Forget is called for that room.
 type Box struct {
 	// prk is the HKDF pseudorandom key extracted from the master key. The
 	// master key itself is not kept: every room key comes from prk.
@@ -48,8 +50,8 @@ func NewKey() ([]byte, error) {
 }
 
 // NewBox returns a Box that derives its room keys from masterKey, which must
-// be 32 bytes. The Box does not keep masterKey's memory, so the caller may
-// overwrite it afterwards.
+// be 32 bytes. The Box keeps no reference to masterKey, only a key derived
+// from it, so the caller may overwrite masterKey afterwards.
 func NewBox(masterKey []byte) (*Box, error) {
 	if len(masterKey) != keySize {
 		return nil, errMasterKeySize

@@ -35,15 +35,6 @@ func seal(t testing.TB, b *Box, room string, plaintext, ad []byte) []byte {
 	return record
 }
 
-// mustNotOpen fails the test unless Open refuses record with exactly ErrOpen.
-func mustNotOpen(t *testing.T, b *Box, room string, record, ad []byte, why string) {
-	t.Helper()
-	pt, err := b.Open(room, record, ad)
-	if err != ErrOpen || pt != nil {
-		t.Errorf("%s: Open = %q, %v; want ErrOpen", why, pt, err)
-	}
-}
-
 func TestNewKey(t *testing.T) {
 	k1, err := NewKey()
 	if err != nil {
@@ -170,91 +161,6 @@ func TestRecordFormat(t *testing.T) {
 	}
 }
 
-func TestOpenRejectsBitFlips(t *testing.T) {
-	b := newTestBox(t)
-	ad := []byte("ad")
-	record := seal(t, b, "r", []byte("a message of some forty bytes, or so..."), ad)
-	for i := range record {
-		for bit := 0; bit < 8; bit++ {
-			forged := bytes.Clone(record)
-			forged[i] ^= 1 << bit
-			mustNotOpen(t, b, "r", forged, ad, fmt.Sprintf("byte %d bit %d", i, bit))
-		}
-	}
-	// The original still opens: the failures above were the flips.
-	if _, err := b.Open("r", record, ad); err != nil {
-		t.Errorf("unmodified record: %v", err)
-	}
-}
-
-func TestOpenRejectsTruncationAndExtension(t *testing.T) {
-	b := newTestBox(t)
-	record := seal(t, b, "r", []byte("twenty-one bytes long"), nil)
-	for n := 0; n < len(record); n++ {
-		mustNotOpen(t, b, "r", record[:n], nil, fmt.Sprintf("first %d bytes", n))
-		mustNotOpen(t, b, "r", record[len(record)-n:], nil, fmt.Sprintf("last %d bytes", n))
-	}
-	mustNotOpen(t, b, "r", append(bytes.Clone(record), 0), nil, "one byte appended")
-	mustNotOpen(t, b, "r", append(bytes.Clone(record), make([]byte, 16)...), nil, "one block appended")
-}
-
-func TestOpenRejectsWrongAD(t *testing.T) {
-	b := newTestBox(t)
-	tests := []struct {
-		name       string
-		sealAD     string
-		openAD     string
-		shouldOpen bool
-	}{
-		{"same", "room=1 seq=5", "room=1 seq=5", true},
-		{"other sequence number", "room=1 seq=5", "room=1 seq=6", false},
-		{"swapped", "seq=5", "seq=6", false},
-		{"prefix", "room=1 seq=5", "room=1 seq=", false},
-		{"extended", "room=1 seq=5", "room=1 seq=55", false},
-		{"empty versus some", "", "x", false},
-		{"some versus empty", "x", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			record := seal(t, b, "r", []byte("hi"), []byte(tt.sealAD))
-			pt, err := b.Open("r", record, []byte(tt.openAD))
-			if tt.shouldOpen {
-				if err != nil || string(pt) != "hi" {
-					t.Errorf("Open = %q, %v", pt, err)
-				}
-				return
-			}
-			if err != ErrOpen || pt != nil {
-				t.Errorf("Open = %q, %v; want ErrOpen", pt, err)
-			}
-		})
-	}
-}
-
-// TestOpenADLengthIsBound moves the last block of the associated data into
-// the record, in front of the IV. The MAC input bytes ad ‖ IV ‖ ciphertext
-// stay the same, and so would the tag if len(ad) were not part of the MAC
-// input; the moved block even decrypts to valid padding, so only the length
-// binding can reject it.
-func TestOpenADLengthIsBound(t *testing.T) {
-	b := newTestBox(t)
-	ad := bytes.Repeat([]byte("0123456789abcdef"), 2)
-	record := seal(t, b, "r", []byte("hi"), ad)
-	moved := append([]byte{record[0]}, ad[16:]...)
-	moved = append(moved, record[1:]...)
-	mustNotOpen(t, b, "r", moved, ad[:16], "block moved from ad into record")
-}
-
-func TestOpenRejectsOtherRoom(t *testing.T) {
-	b := newTestBox(t)
-	record := seal(t, b, "A", []byte("secret"), []byte("ad"))
-	for _, room := range []string{"B", "a", "A ", "", "AA"} {
-		mustNotOpen(t, b, room, record, []byte("ad"), "room "+room)
-	}
-	other := newTestBox(t)
-	mustNotOpen(t, other, "A", record, []byte("ad"), "other master key")
-}
-
 func TestSealIsRandomized(t *testing.T) {
 	b := newTestBox(t)
 	r1 := seal(t, b, "r", []byte("same"), nil)
@@ -264,29 +170,6 @@ func TestSealIsRandomized(t *testing.T) {
 	}
 	if bytes.Equal(r1[1:17], r2[1:17]) {
 		t.Error("two seals share an IV")
-	}
-}
-
-// TestOpenRejectsWrongVersion changes the version byte and recomputes a
-// valid tag for it, so only the version check can reject the record.
-func TestOpenRejectsWrongVersion(t *testing.T) {
-	b := newTestBox(t)
-	record := seal(t, b, "r", []byte("hi"), nil)
-	k, err := b.keys("r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []byte{0, 2, 255} {
-		forged := bytes.Clone(record[:len(record)-tagSize])
-		forged[0] = v
-		forged = k.tag(forged, forged, nil)
-		mustNotOpen(t, b, "r", forged, nil, fmt.Sprintf("version %d", v))
-	}
-	// The same re-tagging with version 1 gives back an openable record,
-	// which shows the forgeries above failed on their version alone.
-	again := k.tag(bytes.Clone(record[:len(record)-tagSize]), record[:len(record)-tagSize], nil)
-	if _, err := b.Open("r", again, nil); err != nil {
-		t.Errorf("re-tagged version 1 record: %v", err)
 	}
 }
 

@@ -47,9 +47,15 @@ func TestCAVP(t *testing.T) {
 				default:
 					t.Fatalf("%v: unknown section", r)
 				}
-				// Both directions must hold for every vector.
+				// Both directions must hold for every vector, also in place.
 				if !bytes.Equal(gotCT, ct) || !bytes.Equal(gotPT, pt) {
 					t.Errorf("%v: not a round trip", r)
+				}
+				buf := bytes.Clone(pt)
+				encryptBlocks(block, iv, buf, buf)
+				decryptBlocks(block, iv, buf, buf)
+				if !bytes.Equal(buf, pt) {
+					t.Errorf("%v: in-place round trip = %x", r, buf)
 				}
 			}
 			if counts["ENCRYPT"] != tt.encrypt || counts["DECRYPT"] != tt.decrypt || len(counts) != 2 {

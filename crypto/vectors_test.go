@@ -102,6 +102,7 @@ func (r kvRecord) int(t *testing.T, name string) int {
 // hexBytes is a byte string written as hex in a Wycheproof JSON file.
 type hexBytes []byte
 
+// UnmarshalJSON decodes a JSON string of hex digits.
 func (h *hexBytes) UnmarshalJSON(data []byte) error {
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {

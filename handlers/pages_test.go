@@ -203,6 +203,8 @@ func TestPlainEndpoints(t *testing.T) {
 		{"/static/app.css", "text/css", "", http.StatusOK},
 		{"/static/app.js", "text/javascript", "", http.StatusOK},
 		{"/static/htmx-4.0.1.min.js", "text/javascript", "htmx", http.StatusOK},
+		{"/static/favicon.svg", "image/svg+xml", "<svg", http.StatusOK},
+		{"/favicon.ico", "", "", http.StatusMovedPermanently},
 		{"/static/", "", "", http.StatusNotFound},
 		{"/static/nope.js", "", "", http.StatusNotFound},
 	}

@@ -59,6 +59,7 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg))
 	e.GET("/healthz", healthz)
 	e.GET("/static/*", staticFiles())
+	e.GET("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
 	return e
 }
 

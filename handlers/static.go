@@ -28,3 +28,7 @@ func staticFiles() echo.HandlerFunc {
 		return nil
 	}
 }
+
+func favicon(c echo.Context) error {
+	return c.Redirect(http.StatusMovedPermanently, "/static/"+static.Favicon)
+}

@@ -13,7 +13,7 @@ import "embed"
 // Files contains every asset served to the browser, at the root of the FS
 // (e.g. "htmx-4.0.1.min.js", "app.css").
 //
-//go:embed *.js *.css LICENSE.htmx
+//go:embed *.js *.css *.svg LICENSE.htmx
 var Files embed.FS
 
 // File names inside Files.
@@ -29,6 +29,8 @@ const (
 	AppCSS = "app.css"
 	// AppJS is the application's script.
 	AppJS = "app.js"
+	// Favicon is the application's icon.
+	Favicon = "favicon.svg"
 )
 
 // Subresource Integrity values (integrity="...") for the vendored scripts,

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The packages depend on each other only as docs/STYLE says: the domain knows
+// nothing of HTTP or HTML, crypto and static know nothing of ours.
+// views may also read static's asset names, a leaf with no imports of ours.
+func TestImportRules(t *testing.T) {
+	const mod = "github.com/cloakroom/cloakroom"
+	allowed := map[string][]string{
+		mod:               {"handlers", "chat", "crypto", "static"},
+		mod + "/handlers": {"chat", "views", "static"},
+		mod + "/views":    {"chat", "static"},
+		mod + "/chat":     {"crypto"},
+		mod + "/crypto":   {},
+		mod + "/static":   {},
+	}
+	forbidden := map[string][]string{
+		mod + "/chat":   {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/crypto": {"github.com/", "golang.org/"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for line := range strings.Lines(strings.TrimSpace(string(out))) {
+		pkg, rest, _ := strings.Cut(strings.TrimSpace(line), "|")
+		imports, deps, _ := strings.Cut(rest, "|")
+		rules, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("package %s has no import rule", pkg)
+			continue
+		}
+		seen++
+		for _, imp := range strings.Fields(imports) {
+			if name, ours := strings.CutPrefix(imp, mod+"/"); ours && !slices.Contains(rules, name) {
+				t.Errorf("%s imports %s", pkg, imp)
+			}
+		}
+		for _, dep := range strings.Fields(deps) {
+			for _, bad := range forbidden[pkg] {
+				if strings.HasPrefix(dep, bad) {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+			}
+		}
+	}
+	if seen != len(allowed) {
+		t.Errorf("checked %d packages, want %d", seen, len(allowed))
+	}
+}
