@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -35,55 +33,9 @@ const (
 	// change a test waits for takes milliseconds; this only decides how soon
 	// a missing one is reported.
 	waitTimeout = 10 * time.Second
-	// shutdownTimeout bounds how long run may take to return once its
-	// context ends (its own shutdown wait is 5 s).
-	shutdownTimeout = 10 * time.Second
 
 	testRoom = "lobby"
 )
-
-// startApp runs Cloakroom on a free port of 127.0.0.1 and returns its base
-// URL. When the test ends, it stops the program and checks that run returned
-// nil.
-func startApp(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdoutW, io.Discard)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-
-	lines := bufio.NewScanner(stdout)
-	var base string
-	for base == "" && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
-			base = strings.TrimSpace(addr)
-		}
-	}
-	if base == "" {
-		cancel()
-		t.Fatalf("Cloakroom did not say where it listens: %v", lines.Err())
-	}
-	// run writes nothing more to stdout today; drain it anyway, so that a
-	// later line cannot block the program on the pipe.
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v after its context ended, want nil", err)
-			}
-		case <-time.After(shutdownTimeout):
-			t.Errorf("run did not return within %v after its context ended", shutdownTimeout)
-		}
-	})
-	return base
-}
 
 // chromiumPath finds Debian's chromium. Without it the test is skipped, except
 // in CI, where a missing browser must not pass for a green run.
@@ -117,7 +69,7 @@ type browser struct {
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := chromiumPath(t)
-	base := startApp(t)
+	base, _ := startApp(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),

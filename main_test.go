@@ -4,53 +4,64 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// runApp runs the real program on a free port and returns its base URL.
-// Cleanup stops it and checks that it shut down cleanly.
-func runApp(t *testing.T, args ...string) (base string, stop func() error) {
+// shutdownTimeout bounds how long run may take to return once its context
+// ends (its own shutdown wait is 5 s).
+const shutdownTimeout = 10 * time.Second
+
+// startApp runs Cloakroom on a free port of 127.0.0.1 and returns its base
+// URL, and a function that stops it and returns what run returned. When the
+// test ends, the program is stopped if it still runs, and run must have
+// returned nil.
+func startApp(t *testing.T) (base string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, w := io.Pipe()
+	stdout, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, w, io.Discard)
-		w.Close()
+		err := run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdoutW, io.Discard)
+		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
+		done <- err
 	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("app did not start: %v (%v)", err, <-done)
+
+	lines := bufio.NewScanner(stdout)
+	for base == "" && lines.Scan() {
+		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
+			base = strings.TrimSpace(addr)
+		}
 	}
-	go io.Copy(io.Discard, out)
-	_, base, ok := strings.Cut(strings.TrimSpace(line), "listening on ")
-	if !ok {
+	if base == "" {
 		cancel()
-		t.Fatalf("unexpected first line %q", line)
+		t.Fatalf("Cloakroom did not say where it listens: %v", lines.Err())
 	}
-	var stopped bool
+	// Drain stdout, so that a later line cannot block the program on the pipe.
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	var once sync.Once
+	var result error
 	stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(15 * time.Second):
-			return errors.New("run did not return after its context ended")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(shutdownTimeout):
+				result = fmt.Errorf("run did not return within %v after its context ended", shutdownTimeout)
+			}
+		})
+		return result
 	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
-			t.Error(err)
+			t.Errorf("stopping Cloakroom: %v", err)
 		}
 	})
 	return base, stop
@@ -58,7 +69,7 @@ func runApp(t *testing.T, args ...string) (base string, stop func() error) {
 
 // Shutting down ends open event streams and returns promptly.
 func TestRunShutsDownWithOpenStreams(t *testing.T) {
-	base, stop := runApp(t)
+	base, stop := startApp(t)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirect.PostForm(base+"/join", url.Values{"username": {"bot"}, "room": {"lobby"}})
 	if err != nil {

@@ -17,14 +17,12 @@ import (
 func BenchmarkPostAndDeliver(b *testing.B) {
 	for _, readers := range []int{1, 10, 100} {
 		b.Run(fmt.Sprint(readers, "readers"), func(b *testing.B) {
-			t := &testing.T{}
-			srv := newTestServer(t, chat.Config{History: 1000}, Config{})
-			defer srv.Close()
-			alice := srv.browser(t)
+			srv := newTestServer(b, chat.Config{History: 1000}, Config{})
+			alice := srv.browser(b)
 			me := alice.join("lobby", "alice")
 			streams := make([]*stream, readers)
 			for i := range streams {
-				streams[i] = srv.browser(t).stream("/rooms/lobby/events", nil)
+				streams[i] = srv.browser(b).stream("/rooms/lobby/events", nil)
 			}
 			text := "a message of a typical length, some sixty characters or so."
 			b.ResetTimer()
@@ -41,9 +39,6 @@ func BenchmarkPostAndDeliver(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(b.N*readers)/elapsed.Seconds(), "deliveries/s")
-			for _, s := range streams {
-				s.close()
-			}
 		})
 	}
 }

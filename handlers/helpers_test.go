@@ -25,7 +25,7 @@ type testServer struct {
 	streams *Streams
 }
 
-func newTestServer(t *testing.T, ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer {
+func newTestServer(t testing.TB, ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer {
 	t.Helper()
 	key, err := crypto.NewKey()
 	if err != nil {
@@ -53,12 +53,12 @@ func newTestServer(t *testing.T, ccfg chat.Config, hcfg Config, configure ...fun
 
 // browser is one cookie jar: what the server knows as one browser.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *testServer
 	client *http.Client
 }
 
-func (s *testServer) browser(t *testing.T) *browser {
+func (s *testServer) browser(t testing.TB) *browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -17,9 +18,10 @@ import (
 // This is what keeps one stalled reader from stalling its room. r3labs hands
 // events to each reader through a blocking send into a 64-slot channel, so a
 // handler loop stuck on the network would block the room's stream goroutine
-// and then every Publish. Here the loop never waits: a reader a whole queue
-// behind, or slower than the write timeout to take bytes, is cut off and
-// resumes with Last-Event-ID when it reconnects.
+// and then every Publish. Here the loop never waits: a reader more than
+// maxQueued bytes behind, or slower than the write timeout to take bytes, is
+// cut off, and resumes with Last-Event-ID when it reconnects. A burst is
+// written in one go, so a busy room costs a write per burst, not per event.
 //
 // The goroutine also sends what the reader missed before live events, and
 // drops live frames it already sent (a frame published between the reader's
@@ -32,14 +34,19 @@ type streamWriter struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 
-	frame   bytes.Buffer // the frame being written; the handler goroutine's alone
-	started bool         // the handler goroutine's alone
-	queue   chan []byte
-	done    chan struct{}
+	frame   bytes.Buffer  // the frame being written; the handler goroutine's alone
+	started chan struct{} // closed by the first Flush
+
+	mu     sync.Mutex
+	queue  [][]byte // frames not yet written
+	queued int      // their bytes
+	ready  chan struct{}
+
+	done chan struct{}
 }
 
 const (
-	streamQueue   = 64      // frames a reader may fall behind by
+	maxQueued     = 1 << 20 // bytes a reader may fall behind by
 	maxFrame      = 1 << 20 // far above any event; a guard, not a limit in use
 	backlogChunk  = 32 << 10
 	heartbeatText = ": keepalive\n\n"
@@ -51,8 +58,9 @@ func newStreamWriter(res http.ResponseWriter, rc *http.ResponseController, cance
 	return &streamWriter{
 		res: res, rc: rc, cancel: cancel,
 		timeout: cfg.StreamWriteTimeout, heartbeat: cfg.Heartbeat, log: cfg.Logger,
-		queue: make(chan []byte, streamQueue),
-		done:  make(chan struct{}),
+		started: make(chan struct{}),
+		ready:   make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -71,17 +79,38 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 // Flush ends a frame. The first Flush is r3labs's, after it has registered
 // the reader and set the status: it is what starts the backlog.
 func (w *streamWriter) Flush() {
-	var f []byte
-	if w.started {
-		f = bytes.Clone(w.frame.Bytes())
-		w.frame.Reset()
-	}
-	w.started = true
 	select {
-	case w.queue <- f:
+	case <-w.started:
 	default:
-		w.cancel()
+		close(w.started)
+		return
 	}
+	f := bytes.Clone(w.frame.Bytes())
+	w.frame.Reset()
+	w.mu.Lock()
+	full := w.queued+len(f) > maxQueued
+	if !full {
+		w.queue = append(w.queue, f)
+		w.queued += len(f)
+	}
+	w.mu.Unlock()
+	if full {
+		w.cancel()
+		return
+	}
+	select {
+	case w.ready <- struct{}{}:
+	default: // the writer has been told already
+	}
+}
+
+// take returns the queued frames and empties the queue.
+func (w *streamWriter) take() [][]byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queue
+	w.queue, w.queued = nil, 0
+	return q
 }
 
 // run does the writing. backlog writes what the reader missed through send
@@ -91,7 +120,7 @@ func (w *streamWriter) run(ctx context.Context, backlog func(send func([]byte) e
 	select {
 	case <-ctx.Done():
 		return
-	case <-w.queue: // the first flush: headers only
+	case <-w.started:
 	}
 
 	var pending bytes.Buffer
@@ -116,22 +145,27 @@ func (w *streamWriter) run(ctx context.Context, backlog func(send func([]byte) e
 	tick := time.NewTicker(w.heartbeat)
 	defer tick.Stop()
 	for {
-		var err error
+		pending.Reset()
 		select {
 		case <-ctx.Done():
 			return
-		case f := <-w.queue:
-			if id, ok := frameID(f); ok {
-				if id <= last {
-					continue
+		case <-w.ready:
+			for _, f := range w.take() {
+				if id, ok := frameID(f); ok {
+					if id <= last {
+						continue
+					}
+					last = id
 				}
-				last = id
+				pending.Write(f)
 			}
-			err = w.send(f)
 		case <-tick.C:
-			err = w.send([]byte(heartbeatText))
+			pending.WriteString(heartbeatText)
 		}
-		if err != nil {
+		if pending.Len() == 0 {
+			continue
+		}
+		if err := w.send(pending.Bytes()); err != nil {
 			w.stop(err)
 			return
 		}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestMain lets the test binary serve as Cloakroom itself, so a benchmark
+// can measure the server in a process of its own.
+func TestMain(m *testing.M) {
+	if os.Getenv("CLOAKROOM_TEST_SERVE") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, os.Stdout, io.Discard)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkIdleStreamMemory opens 1000 idle event streams on a server in
+// another process and reports how much its resident memory grew per stream.
+func BenchmarkIdleStreamMemory(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads /proc")
+	}
+	const n = 1000
+	for range b.N {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "CLOAKROOM_TEST_SERVE=1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, base, _ := strings.Cut(strings.TrimSpace(line), "listening on ")
+
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+		open := func(i int) *http.Response {
+			// Headers arrive only once the stream is registered.
+			resp, err := client.Get(base + "/rooms/room" + strconv.Itoa(i%10) + "/events")
+			if err != nil {
+				b.Fatal(err)
+			}
+			return resp
+		}
+		warm := open(0) // the first stream pays for code and pools
+		before := residentBytes(b, cmd.Process.Pid)
+		resps := make([]*http.Response, n)
+		for i := range resps {
+			resps[i] = open(i)
+		}
+		after := residentBytes(b, cmd.Process.Pid)
+		b.ReportMetric(float64(after-before)/n, "RSS-B/stream")
+
+		for _, r := range append(resps, warm) {
+			r.Body.Close()
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("server: %v", err)
+		}
+	}
+}
+
+func residentBytes(b *testing.B, pid int) int64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
