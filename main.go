@@ -148,9 +148,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err := <-served:
 		cancel()
 		return err
-	case err := <-swept:
-		if err != nil {
+	case err = <-swept:
+		if err != nil { // sealing failed: the machine has no randomness
 			log.Error("sweeping rooms failed", "err", err)
+			err = fmt.Errorf("sweep rooms: %w", err)
 		}
 	case <-ctx.Done():
 	}
@@ -159,9 +160,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down")
 	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if serr := srv.Shutdown(sctx); serr != nil {
 		srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
 	}
-	return nil
+	return err
 }
