@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,5 +140,46 @@ func TestParseOptions(t *testing.T) {
 		if err != nil || o.addr != tt.addr || o.history != tt.history || o.away != tt.away {
 			t.Errorf("%s: %+v, %v; want addr %q history %d away %v", tt.name, o, err, tt.addr, tt.history, tt.away)
 		}
+	}
+}
+
+// SIGTERM ends the real process promptly and cleanly, open streams and all.
+func TestSIGTERMEndsTheProcess(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CLOAKROOM_TEST_SERVE=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base, _ := strings.Cut(strings.TrimSpace(line), "listening on ")
+	stream, err := http.Get(base + "/rooms/lobby/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(shutdownTimeout):
+		_ = cmd.Process.Kill()
+		t.Fatal("still running after SIGTERM")
+	}
+	if _, err := io.Copy(io.Discard, stream.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("stream after SIGTERM: %v", err)
 	}
 }

@@ -197,3 +197,22 @@ func TestStreamResumeWhilePosting(t *testing.T) {
 		consecutive(t, evs, evs[0].id)
 	}
 }
+
+// r3labs reads its stream from ?stream=; a client's own ?stream= must neither
+// pick another room's stream nor make a stream of its own.
+func TestStreamIgnoresClientStreamParameter(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	s := srv.browser(t).stream("/rooms/lobby/events?stream=elsewhere", nil)
+	alice.say("lobby", me, "here")
+	if ev := s.next(t, 5*time.Second); textOf(ev.data) != "here" {
+		t.Fatalf("event = %+v, want lobby's message", ev)
+	}
+	if n := srv.hub.Rooms(); n != 1 {
+		t.Fatalf("%d rooms, want only lobby", n)
+	}
+	if srv.streams.sse.StreamExists("elsewhere") {
+		t.Fatal("a client's ?stream= made an r3labs stream")
+	}
+}

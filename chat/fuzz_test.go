@@ -1,0 +1,74 @@
+package chat
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzMessageText: whatever comes in, what is accepted is valid UTF-8 with
+// no CR, no other control character but LF and tab, trimmed, 1 to 4000
+// characters, and accepting it again changes nothing.
+func FuzzMessageText(f *testing.F) {
+	for _, s := range []string{"hi", "a\r\nb\rc", " \t ", "\x00", "\xff", "id: 1\r\n\r\ndata: x", strings.Repeat("é", 4001)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := MessageText(s)
+		if err != nil {
+			if got != "" {
+				t.Fatalf("error %v with text %q", err, got)
+			}
+			return
+		}
+		if !utf8.ValidString(got) || strings.ContainsRune(got, '\r') || got != strings.TrimSpace(got) {
+			t.Fatalf("MessageText(%q) = %q", s, got)
+		}
+		if n := utf8.RuneCountInString(got); n < 1 || n > MaxTextLength {
+			t.Fatalf("MessageText(%q) has %d characters", s, n)
+		}
+		if again, err := MessageText(got); err != nil || again != got {
+			t.Fatalf("MessageText is not stable on %q: %q, %v", got, again, err)
+		}
+	})
+}
+
+// FuzzNickname: an accepted name's display form is accepted again with the
+// same key, and holds no format or control character.
+func FuzzNickname(f *testing.F) {
+	for _, s := range []string{"Alice", "ａｌｉｃｅ", "  a  b ", "al\u202eice", "Zoe\u0308", "\u00a8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		display, key, err := Nickname(s)
+		if err != nil {
+			return
+		}
+		if n := utf8.RuneCountInString(display); n < 1 || n > MaxNameLength {
+			t.Fatalf("Nickname(%q) = %q, %d characters", s, display, n)
+		}
+		d2, k2, err := Nickname(display)
+		if err != nil || k2 != key {
+			t.Fatalf("Nickname(%q) = %q, %q; again: %q, %q, %v", s, display, key, d2, k2, err)
+		}
+	})
+}
+
+// FuzzRoomName: accepted names are canonical and only of the allowed bytes.
+func FuzzRoomName(f *testing.F) {
+	for _, s := range []string{"lobby", "LOBBY", "a b", "../x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := RoomName(s)
+		if err != nil {
+			return
+		}
+		if got != strings.ToLower(s) || len(got) < 1 || len(got) > MaxRoomLength || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+			t.Fatalf("RoomName(%q) = %q", s, got)
+		}
+		if again, err := RoomName(got); err != nil || again != got {
+			t.Fatalf("RoomName not stable on %q", got)
+		}
+	})
+}
