@@ -37,6 +37,8 @@ type options struct {
 	history      int
 	maxRooms     int
 	maxMembers   int
+	maxOwnNames  int
+	maxStreams   int
 	away         time.Duration
 	roomIdle     time.Duration
 	logLevel     string
@@ -51,6 +53,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.history, "history", chat.DefaultHistory, "events kept per room")
 	fs.IntVar(&o.maxRooms, "max-rooms", chat.DefaultMaxRooms, "rooms that may exist at once")
 	fs.IntVar(&o.maxMembers, "max-members", chat.DefaultMaxMembers, "members per room")
+	fs.IntVar(&o.maxOwnNames, "max-own-names", chat.DefaultMaxOwnNames, "names one browser may hold in one room (one per tab)")
+	fs.IntVar(&o.maxStreams, "max-streams", chat.DefaultMaxReaders, "open event streams, over all rooms")
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -76,7 +80,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
+	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.maxOwnNames < 1 || o.maxStreams < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
 		return o, errors.New("limits and timeouts must be positive")
 	}
 	return o, nil
@@ -114,6 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	streams := handlers.NewStreams()
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
+		MaxOwnNames: o.maxOwnNames, MaxReaders: o.maxStreams,
 		AwayTimeout: o.away, RoomIdle: o.roomIdle,
 	}, streams.Publish, streams.Dropped)
 	e := handlers.New(hub, streams, handlers.Config{Logger: log})

@@ -8,6 +8,8 @@ type Config struct {
 	History       int              // events kept per room
 	MaxRooms      int              // rooms that may exist at once
 	MaxMembers    int              // members one room may have
+	MaxOwnNames   int              // members one browser may have in one room
+	MaxReaders    int              // open streams, over all rooms
 	AwayTimeout   time.Duration    // a member away this long leaves the room
 	PresenceGrace time.Duration    // a member with no open stream this long is shown away
 	RoomIdle      time.Duration    // an empty room nobody reads is dropped after this
@@ -19,6 +21,8 @@ const (
 	DefaultHistory       = 1000
 	DefaultMaxRooms      = 1000
 	DefaultMaxMembers    = 200
+	DefaultMaxOwnNames   = 8
+	DefaultMaxReaders    = 10000
 	DefaultAwayTimeout   = 15 * time.Minute
 	DefaultPresenceGrace = 5 * time.Second
 	DefaultRoomIdle      = 10 * time.Minute
@@ -33,6 +37,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMembers <= 0 {
 		c.MaxMembers = DefaultMaxMembers
+	}
+	if c.MaxOwnNames <= 0 {
+		c.MaxOwnNames = DefaultMaxOwnNames
+	}
+	if c.MaxReaders <= 0 {
+		c.MaxReaders = DefaultMaxReaders
 	}
 	if c.AwayTimeout <= 0 {
 		c.AwayTimeout = DefaultAwayTimeout

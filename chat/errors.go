@@ -7,8 +7,11 @@ import "errors"
 var (
 	ErrInvalidRoom    = errors.New("chat: room names are 1 to 64 characters of a-z, 0-9, '-', '_' and '.'")
 	ErrInvalidName    = errors.New("chat: names are 1 to 32 characters, with no control, invisible or direction-changing characters")
+	ErrMixedScripts   = errors.New("chat: a name may not mix letters of different scripts, such as Latin and Cyrillic")
 	ErrNameTaken      = errors.New("chat: that name is taken in this room")
 	ErrRoomFull       = errors.New("chat: this room is full")
+	ErrTooManyNames   = errors.New("chat: this browser already has as many names in this room as it may")
+	ErrTooManyReaders = errors.New("chat: the server has reached its limit of open streams")
 	ErrTooManyRooms   = errors.New("chat: the server has reached its limit of rooms")
 	ErrNotMember      = errors.New("chat: you are not a member of this room")
 	ErrEmptyMessage   = errors.New("chat: the message is empty")

@@ -3,6 +3,7 @@ package chat
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -46,6 +47,14 @@ func FuzzNickname(f *testing.F) {
 		}
 		if n := utf8.RuneCountInString(display); n < 1 || n > MaxNameLength {
 			t.Fatalf("Nickname(%q) = %q, %d characters", s, display, n)
+		}
+		for _, r := range display {
+			if unicode.Is(unicode.Cf, r) || unicode.IsControl(r) || blankGlyph(r) {
+				t.Fatalf("Nickname(%q) = %q holds %U", s, display, r)
+			}
+		}
+		if !singleScript(display) {
+			t.Fatalf("Nickname(%q) = %q mixes scripts", s, display)
 		}
 		d2, k2, err := Nickname(display)
 		if err != nil || k2 != key {

@@ -26,6 +26,7 @@ type Hub struct {
 	dropped func(room string)
 
 	members atomic.Uint64 // last member id handed out
+	readers atomic.Int64  // open streams over all rooms
 
 	mu       sync.Mutex // guards rooms and lastBase; taken before any room's lock
 	rooms    map[string]*room
@@ -113,6 +114,15 @@ func (h *Hub) Join(owner, roomName, name string) (Member, error) {
 		if len(r.members) >= h.cfg.MaxMembers {
 			return ErrRoomFull
 		}
+		own := 0
+		for _, m := range r.members {
+			if m.owner == owner {
+				own++
+			}
+		}
+		if own >= h.cfg.MaxOwnNames {
+			return ErrTooManyNames
+		}
 		m := &member{
 			id: h.members.Add(1), owner: owner, name: display, key: key, joined: now,
 			// A new member is about to open the room page; count them online
@@ -168,6 +178,35 @@ func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error
 	return posted, err
 }
 
+// Rebind hands everything that owner old has (its members in every room,
+// and the names it left behind) to owner new. The web layer calls it when it
+// renews a browser's session id.
+func (h *Hub) Rebind(old, new string) {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, m := range r.members {
+			if m.owner == old {
+				m.owner = new
+			}
+		}
+		r.mu.Unlock()
+	}
+	h.departedMu.Lock()
+	defer h.departedMu.Unlock()
+	for k, d := range h.departed {
+		if k.owner == old {
+			delete(h.departed, k)
+			h.departed[departure{new, k.room}] = d
+		}
+	}
+}
+
 // Membership returns the owner's member (0: the owner's latest) in a room,
 // or ErrNotMember.
 func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
@@ -190,6 +229,15 @@ func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
 // member is the owner's member in that room, it counts as online while the
 // stream is open. The returned function ends the attachment; call it once.
 func (h *Hub) Attach(owner, roomName string, member uint64) (detach func(), err error) {
+	if h.readers.Add(1) > int64(h.cfg.MaxReaders) {
+		h.readers.Add(-1)
+		return nil, ErrTooManyReaders
+	}
+	defer func() {
+		if err != nil {
+			h.readers.Add(-1)
+		}
+	}()
 	var r *room
 	var bound uint64
 	err = h.withRoom(roomName, true, func(rm *room, now time.Time) error {
@@ -223,6 +271,7 @@ func (h *Hub) Attach(owner, roomName string, member uint64) (detach func(), err 
 // detach undoes Attach. The room cannot have been dropped meanwhile, since a
 // room with readers is never idle.
 func (h *Hub) detach(r *room, member uint64) {
+	h.readers.Add(-1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := h.cfg.Now()

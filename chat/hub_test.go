@@ -123,10 +123,11 @@ func TestJoinPostLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Reset || b.From != first-1 || b.Last != first+3 || len(b.Events) != 4 || len(b.Members) != 1 {
+	evs := collect(t, b)
+	if b.Reset || b.From != first-1 || b.Last != first+3 || len(evs) != 4 || b.Len() != 4 || len(b.Members) != 1 {
 		t.Fatalf("backlog = %+v", b)
 	}
-	for i, ev := range b.Events {
+	for i, ev := range evs {
 		if ev != got[i].Event {
 			t.Errorf("backlog event %d = %+v, published %+v", i, ev, got[i].Event)
 		}
@@ -154,6 +155,33 @@ func TestJoinRules(t *testing.T) {
 			t.Errorf("Join(%q, %q, %q) = %v, want %v", tt.owner, tt.room, tt.name, err, tt.err)
 		}
 	}
+}
+
+func TestPerBrowserAndServerLimits(t *testing.T) {
+	h, _, _ := newTestHub(t, Config{MaxOwnNames: 2, MaxReaders: 2})
+	mustJoin(t, h, "a", "lobby", "one")
+	mustJoin(t, h, "a", "lobby", "two")
+	if _, err := h.Join("a", "lobby", "three"); err != ErrTooManyNames {
+		t.Fatalf("a third name from one browser = %v, want ErrTooManyNames", err)
+	}
+	mustJoin(t, h, "a", "other", "three") // the limit is per room
+	mustJoin(t, h, "b", "lobby", "bob")   // and per browser
+
+	d1, err := h.Attach("", "lobby", 0)
+	must(t, err)
+	d2, err := h.Attach("", "other", 0)
+	must(t, err)
+	if _, err := h.Attach("", "third", 0); err != ErrTooManyReaders {
+		t.Fatalf("a stream over the limit = %v, want ErrTooManyReaders", err)
+	}
+	if h.Rooms() != 2 {
+		t.Fatalf("a refused stream made a room: %d rooms", h.Rooms())
+	}
+	d1()
+	d3, err := h.Attach("", "lobby", 0)
+	must(t, err)
+	d2()
+	d3()
 }
 
 func TestPostIsByTheOwnersMember(t *testing.T) {
@@ -224,11 +252,12 @@ func TestBacklogResumePoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Reset != tt.reset || b.From != tt.from || len(b.Events) != tt.events || b.Last != last {
+		evs := collect(t, b)
+		if b.Reset != tt.reset || b.From != tt.from || len(evs) != tt.events || b.Last != last {
 			t.Errorf("%s: Backlog(%d) = reset %v from %d, %d events, last %d; want %v %d %d %d",
-				tt.name, tt.since, b.Reset, b.From, len(b.Events), b.Last, tt.reset, tt.from, tt.events, last)
+				tt.name, tt.since, b.Reset, b.From, len(evs), b.Last, tt.reset, tt.from, tt.events, last)
 		}
-		for i, ev := range b.Events {
+		for i, ev := range evs {
 			if ev.ID != b.From+1+uint64(i) {
 				t.Errorf("%s: event %d has id %d, want %d", tt.name, i, ev.ID, b.From+1+uint64(i))
 			}
@@ -244,7 +273,7 @@ func TestBacklogOfEmptyRoom(t *testing.T) {
 	}
 	defer detach()
 	b, err := h.Backlog("quiet", 0)
-	if err != nil || b.Reset || len(b.Events) != 0 || b.From != b.Last {
+	if err != nil || b.Reset || b.Len() != 0 || b.From != b.Last {
 		t.Fatalf("Backlog(0) of an empty room = %+v, %v", b, err)
 	}
 	b2, err := h.Backlog("quiet", b.Last)
@@ -278,8 +307,14 @@ func TestHistoryIsSealed(t *testing.T) {
 	r.mu.Lock()
 	r.hist.buf[0].sealed, r.hist.buf[1].sealed = r.hist.buf[1].sealed, r.hist.buf[0].sealed
 	r.mu.Unlock()
-	if _, err := h.Backlog("lobby", 0); !errors.Is(err, crypto.ErrOpen) {
-		t.Fatalf("Backlog with swapped records = %v, want crypto.ErrOpen", err)
+	b, err := h.Backlog("lobby", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range b.Events() {
+		if !errors.Is(err, crypto.ErrOpen) {
+			t.Fatalf("opening swapped records = %v, want crypto.ErrOpen", err)
+		}
 	}
 }
 
@@ -412,6 +447,19 @@ func TestConcurrentPostsKeepOrder(t *testing.T) {
 			t.Fatalf("event %d has id %d after %d", i, evs[i].Event.ID, evs[i-1].Event.ID)
 		}
 	}
+}
+
+// collect opens all of a backlog's events.
+func collect(t *testing.T, b Backlog) []Event {
+	t.Helper()
+	var evs []Event
+	for ev, err := range b.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }
 
 func must(t *testing.T, err error) {

@@ -51,6 +51,16 @@ func TestNickname(t *testing.T) {
 		{"al\x00ice", "", "", ErrInvalidName},
 		{"al\nice", "", "", ErrInvalidName},
 		{"\xff", "", "", ErrInvalidName},
+		{"alice\u2800", "", "", ErrInvalidName}, // Braille blank
+		{"\u2800", "", "", ErrInvalidName},
+		{"\u3164", "", "", ErrInvalidName},      // Hangul filler
+		{"\u0430lice", "", "", ErrMixedScripts}, // Cyrillic а among Latin
+		{"Ivan Иванов", "", "", ErrMixedScripts},
+		{"Иван", "Иван", "иван", nil},
+		{"田中さん", "田中さん", "田中さん", nil},          // Han and Hiragana
+		{"Kim 김민준", "Kim 김민준", "kim 김민준", nil}, // Latin and Hangul
+		{"élan_2", "élan_2", "élan_2", nil},
+		{"🙂 alice", "🙂 alice", "🙂 alice", nil},
 	}
 	for _, tt := range tests {
 		display, key, err := Nickname(tt.in)

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -11,26 +12,46 @@ type Backlog struct {
 	// retained history: older than it, or newer than the newest event (an id
 	// from an earlier run of the server, or a made-up one).
 	Reset bool
-	// From is the id just before Events[0]: the point the reader is now at.
+	// From is the id just before the first event: the point the reader is
+	// now at.
 	From uint64
-	// Events are the retained events after From, oldest first.
-	Events []Event
 	// Members is the room's member list now.
 	Members []Member
-	// Last is the newest event's id; Events ends with it when not empty.
+	// Last is the newest event's id; the events end with it when there are
+	// any.
 	Last uint64
+
+	hub  *Hub
+	room string
+	recs []record
 }
 
-// Backlog opens the retained events a reader resuming after since must be
-// sent; since 0 asks for all of them. The records are copied under the room's
-// lock and opened after it is released.
+// Len is the number of events in the backlog.
+func (b Backlog) Len() int { return len(b.recs) }
+
+// Events opens the backlog's events one at a time, oldest first, so that a
+// long history is never all in plaintext at once. It stops at the first
+// record that fails to open, yielding the error.
+func (b Backlog) Events() iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for _, rec := range b.recs {
+			ev, err := b.hub.open(b.room, rec)
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Backlog returns the retained events a reader resuming after since must be
+// sent; since 0 asks for all of them. The sealed records are copied under
+// the room's lock and opened, by Events, after it is released.
 func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
-	var b Backlog
-	var recs []record
 	name, err := RoomName(roomName)
 	if err != nil {
-		return b, err
+		return Backlog{}, err
 	}
+	b := Backlog{hub: h, room: name}
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
 		b.Last = r.last()
 		oldest, any := r.hist.oldest()
@@ -46,30 +67,22 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		default:
 			b.From = since
 		}
-		recs = r.hist.after(b.From)
+		b.recs = r.hist.after(b.From)
 		b.Members = r.memberList()
 		return nil
 	})
-	if err != nil {
-		return b, err
-	}
-	b.Events, err = h.open(name, recs)
 	return b, err
 }
 
-// open unseals records of a room.
-func (h *Hub) open(roomName string, recs []record) ([]Event, error) {
-	events := make([]Event, 0, len(recs))
-	for _, rec := range recs {
-		plain, err := h.box.Open(roomName, rec.sealed, associatedData(roomName, rec.id, rec.member))
-		if err != nil {
-			return nil, fmt.Errorf("open event %d: %w", rec.id, err)
-		}
-		ev, err := parsePayload(rec.id, rec.member, plain)
-		if err != nil {
-			return nil, fmt.Errorf("open event %d: %w", rec.id, err)
-		}
-		events = append(events, ev)
+// open unseals one record of a room.
+func (h *Hub) open(roomName string, rec record) (Event, error) {
+	plain, err := h.box.Open(roomName, rec.sealed, associatedData(roomName, rec.id, rec.member))
+	if err != nil {
+		return Event{}, fmt.Errorf("open event %d: %w", rec.id, err)
 	}
-	return events, nil
+	ev, err := parsePayload(rec.id, rec.member, plain)
+	if err != nil {
+		return Event{}, fmt.Errorf("open event %d: %w", rec.id, err)
+	}
+	return ev, nil
 }

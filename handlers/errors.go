@@ -18,16 +18,16 @@ import (
 // that does.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, chat.ErrInvalidRoom), errors.Is(err, chat.ErrInvalidName),
+	case errors.Is(err, chat.ErrInvalidRoom), errors.Is(err, chat.ErrInvalidName), errors.Is(err, chat.ErrMixedScripts),
 		errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrInvalidText):
 		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrMessageTooLong):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, chat.ErrNotMember):
 		return http.StatusForbidden
-	case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrRoomFull):
+	case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyNames):
 		return http.StatusConflict
-	case errors.Is(err, chat.ErrTooManyRooms):
+	case errors.Is(err, chat.ErrTooManyRooms), errors.Is(err, chat.ErrTooManyReaders):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, chat.ErrNoRoom):
 		return http.StatusNotFound

@@ -49,8 +49,7 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 			}
 			return b.Last, sendBacklog(send, b)
 		}
-		streams.serve(c, room, backlog, cfg)
-		return nil
+		return streams.serve(c, room, backlog, cfg)
 	}
 }
 
@@ -71,21 +70,22 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 }
 
 // sendBacklog sends a reader what it missed: a reset first when its resume
-// point was not in the room's history, then the retained events. Events that
-// change the member list carry the list as it is now, rendered once.
+// point was not in the room's history, then the retained events. The member
+// list as it is now travels once, with the first event that changes it, so
+// a long backlog does not repeat it.
 func sendBacklog(send func([]byte) error, b chat.Backlog) error {
 	var buf bytes.Buffer
 	if b.Reset {
 		writeEvent(&buf, b.From, "reset", []byte(resetNotice))
 	}
-	var members []byte
-	for _, ev := range b.Events {
+	members := false
+	for ev, err := range b.Events() {
+		if err != nil {
+			return err
+		}
 		var m []byte
-		if ev.Affects() {
-			if members == nil {
-				members = renderMembers(b.Members)
-			}
-			m = members
+		if ev.Affects() && !members {
+			m, members = renderMembers(b.Members), true
 		}
 		writeEvent(&buf, ev.ID, "", eventData(ev, m))
 		if err := send(buf.Bytes()); err != nil {
@@ -98,8 +98,12 @@ func sendBacklog(send func([]byte) error, b chat.Backlog) error {
 
 // serve runs r3labs's handler for one reader of a room, through a
 // streamWriter, and returns when the reader is gone or the server closes.
-func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) error) (uint64, error), cfg Config) {
-	s.sse.CreateStream(room) // exists already unless this is the room's first reader
+func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) error) (uint64, error), cfg Config) error {
+	registered, ok := s.open(room)
+	if !ok {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
+	}
+	defer registered()
 
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
@@ -109,6 +113,7 @@ func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) e
 	_ = rc.SetReadDeadline(time.Time{})
 
 	w := newStreamWriter(c.Response(), rc, cancel, cfg)
+	w.onStart = registered
 	go w.run(ctx, backlog)
 
 	// r3labs takes the stream from ?stream=, and would refuse (or replay
@@ -122,4 +127,5 @@ func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) e
 	s.sse.ServeHTTP(w, req)
 	cancel()
 	<-w.done
+	return nil
 }

@@ -216,3 +216,25 @@ func TestStreamIgnoresClientStreamParameter(t *testing.T) {
 		t.Fatal("a client's ?stream= made an r3labs stream")
 	}
 }
+
+// A backlog carries the member list once, not with every join and leave in
+// it; live events that change the list carry it each time.
+func TestBacklogCarriesMembersOnce(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	for _, name := range []string{"a", "b", "c", "d"} {
+		srv.browser(t).join("lobby", name)
+	}
+	s := srv.browser(t).stream("/rooms/lobby/events?since=0", nil)
+	evs := s.take(t, 4)
+	lists := 0
+	for _, ev := range evs {
+		lists += strings.Count(ev.data, `id="members"`)
+	}
+	if lists != 1 || !strings.Contains(evs[0].data, `id="members"`) || !strings.Contains(evs[0].data, `data-member="4"`) {
+		t.Fatalf("backlog carries the member list %d times (first event %q), want once, current, on the first join", lists, evs[0].data)
+	}
+	srv.browser(t).join("lobby", "e")
+	if live := s.next(t, 5*time.Second); strings.Count(live.data, `id="members"`) != 1 {
+		t.Fatalf("a live join without the member list: %q", live.data)
+	}
+}

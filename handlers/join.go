@@ -39,9 +39,9 @@ func postJoin(hub *chat.Hub) echo.HandlerFunc {
 			return render(c, http.StatusBadRequest, views.JoinPage(f))
 		}
 
-		m, err := hub.Join(ensureSession(c), room, f.Username)
+		m, err := hub.Join(renewSession(c, hub), room, f.Username)
 		switch {
-		case errors.Is(err, chat.ErrNameTaken):
+		case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrTooManyNames):
 			f.UsernameError = userMessage(err, http.StatusConflict)
 		case errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyRooms):
 			f.RoomError = userMessage(err, statusOf(err))

@@ -228,3 +228,30 @@ func TestPlainEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// A session id planted in a browser before it joins (session fixation) owns
+// nothing afterwards: joining renews the id and moves the memberships.
+func TestJoinRenewsSession(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	planted := strings.Repeat("ab", 16)
+	u, _ := url.Parse(srv.URL)
+	victim := srv.browser(t)
+	victim.client.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: planted}})
+	first := victim.join("lobby", "victim")
+	second := victim.join("lobby", "victim-tab2")
+	var now string
+	for _, c := range victim.client.Jar.Cookies(u) {
+		now = c.Value
+	}
+	if now == planted || len(now) != 32 {
+		t.Fatalf("session after joining = %q, want a fresh id", now)
+	}
+	attacker := srv.browser(t)
+	attacker.client.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: planted}})
+	if status, _, _ := attacker.post("/rooms/lobby/messages", url.Values{"text": {"as you"}}, nil); status != http.StatusForbidden {
+		t.Fatalf("posting with the planted id = %d, want 403", status)
+	}
+	// Both of the victim's members moved to the new id.
+	victim.say("lobby", first, "one")
+	victim.say("lobby", second, "two")
+}

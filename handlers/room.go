@@ -45,8 +45,15 @@ func showRoomPage(hub *chat.Hub) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		events := make([]chat.Event, 0, b.Len())
+		for ev, err := range b.Events() {
+			if err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
 		return render(c, http.StatusOK, views.RoomPage(views.Room{
-			Name: room, Me: me, Events: b.Events, Members: b.Members, Last: b.Last,
+			Name: room, Me: me, Events: events, Members: b.Members, Last: b.Last,
 		}))
 	}
 }

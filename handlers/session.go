@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/chat"
 )
 
 // The session cookie names a browser: its value is 128 random bits, and the
@@ -31,13 +33,14 @@ func validSession(v string) bool {
 	return err == nil
 }
 
-// ensureSession returns the browser's session id, giving it one first if it
-// has none.
-func ensureSession(c echo.Context) string {
-	if id := session(c); id != "" {
-		return id
-	}
+// renewSession gives the browser a fresh session id and moves to it all that
+// its old one had. Every join does this, so an id planted in a browser by
+// someone else (session fixation) owns nothing once the browser joins.
+func renewSession(c echo.Context, hub *chat.Hub) string {
 	id := newSessionID()
+	if old := session(c); old != "" {
+		hub.Rebind(old, id)
+	}
 	c.SetCookie(&http.Cookie{
 		Name:     sessionCookie,
 		Value:    id,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"sync"
 
 	"github.com/r3labs/sse/v2"
 
@@ -17,6 +18,13 @@ import (
 // room's sealed history when it connects (see streamWriter).
 type Streams struct {
 	sse *sse.Server
+
+	// mu is read-held by each reader from before its stream is made until
+	// r3labs has registered it, and write-held by Close. A stream made or
+	// joined after Close would never end (r3labs's registration would wait
+	// forever on a stream that is gone), and Shutdown would wait for it.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // NewStreams returns a Streams with no rooms.
@@ -58,7 +66,23 @@ func (s *Streams) Dropped(room string) {
 // Close ends every stream. Call it once, when the server shuts down, so that
 // http.Server.Shutdown does not wait for them forever.
 func (s *Streams) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	s.sse.Close()
+}
+
+// open makes sure a room's stream exists for a reader about to register on
+// it. registered must be called once the reader is registered (or will not
+// be); until then Close waits. ok is false once Close has been called.
+func (s *Streams) open(room string) (registered func(), ok bool) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, false
+	}
+	s.sse.CreateStream(room) // exists already unless this is the room's first reader
+	return sync.OnceFunc(s.mu.RUnlock), true
 }
 
 // eventData is the payload of one event: its log entry, followed, for events

@@ -36,10 +36,12 @@ type streamWriter struct {
 
 	frame   bytes.Buffer  // the frame being written; the handler goroutine's alone
 	started chan struct{} // closed by the first Flush
+	onStart func()        // called at the first Flush, when r3labs has registered the reader
 
 	mu     sync.Mutex
 	queue  [][]byte // frames not yet written
 	queued int      // their bytes
+	broken bool     // a frame was refused: nothing after it may be sent
 	ready  chan struct{}
 
 	done chan struct{}
@@ -70,7 +72,8 @@ func (w *streamWriter) WriteHeader(code int) { w.res.WriteHeader(code) }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.frame.Len()+len(p) > maxFrame {
-		w.cancel()
+		w.frame.Reset()
+		w.breakOff()
 		return 0, errFrameTooLarge
 	}
 	return w.frame.Write(p)
@@ -83,25 +86,42 @@ func (w *streamWriter) Flush() {
 	case <-w.started:
 	default:
 		close(w.started)
+		if w.onStart != nil {
+			w.onStart()
+		}
 		return
 	}
 	f := bytes.Clone(w.frame.Bytes())
 	w.frame.Reset()
+	if len(f) == 0 {
+		return // what was written was refused by Write
+	}
 	w.mu.Lock()
-	full := w.queued+len(f) > maxQueued
-	if !full {
+	ok := !w.broken && w.queued+len(f) <= maxQueued
+	if ok {
 		w.queue = append(w.queue, f)
 		w.queued += len(f)
 	}
 	w.mu.Unlock()
-	if full {
-		w.cancel()
+	if !ok {
+		w.breakOff()
 		return
 	}
 	select {
 	case w.ready <- struct{}{}:
 	default: // the writer has been told already
 	}
+}
+
+// breakOff gives up on the reader: once a frame has been refused, no later
+// frame may reach it, or it would skip an event and resume after it. r3labs
+// keeps writing until it has let go of the reader; those frames are dropped.
+func (w *streamWriter) breakOff() {
+	w.mu.Lock()
+	w.broken = true
+	w.queue, w.queued = nil, 0
+	w.mu.Unlock()
+	w.cancel()
 }
 
 // take returns the queued frames and empties the queue.
@@ -150,6 +170,10 @@ func (w *streamWriter) run(ctx context.Context, backlog func(send func([]byte) e
 		case <-ctx.Done():
 			return
 		case <-w.ready:
+			// ctx may have ended at the same moment; select picks either.
+			if ctx.Err() != nil {
+				return
+			}
 			for _, f := range w.take() {
 				if id, ok := frameID(f); ok {
 					if id <= last {
