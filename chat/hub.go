@@ -182,13 +182,7 @@ func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error
 // and the names it left behind) to owner new. The web layer calls it when it
 // renews a browser's session id.
 func (h *Hub) Rebind(old, new string) {
-	h.mu.Lock()
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
-	h.mu.Unlock()
-	for _, r := range rooms {
+	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		for _, m := range r.members {
 			if m.owner == old {
@@ -304,14 +298,7 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 
 // Sweep does one round of Run's work now.
 func (h *Hub) Sweep() error {
-	h.mu.Lock()
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
-	h.mu.Unlock()
-
-	for _, r := range rooms {
+	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		var err error
 		if !r.closed {
@@ -340,6 +327,18 @@ func (h *Hub) Sweep() error {
 	}
 	h.forgetDepartures(now)
 	return nil
+}
+
+// allRooms returns the rooms as they are now, to visit one at a time
+// without holding the hub's lock.
+func (h *Hub) allRooms() []*room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
 }
 
 // Rooms returns the number of rooms.

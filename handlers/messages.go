@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,11 +14,7 @@ import (
 // member, never a name from the form.
 func postMessage(hub *chat.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		form, err := readForm(c)
-		if err != nil {
-			return err
-		}
-		id, err := memberParam(form.Get("m"))
+		form, id, err := memberForm(c)
 		if err != nil {
 			return err
 		}
@@ -38,11 +35,7 @@ func postMessage(hub *chat.Hub) echo.HandlerFunc {
 // postLeave takes one of the browser's members out of a room.
 func postLeave(hub *chat.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		form, err := readForm(c)
-		if err != nil {
-			return err
-		}
-		id, err := memberParam(form.Get("m"))
+		_, id, err := memberForm(c)
 		if err != nil {
 			return err
 		}
@@ -51,4 +44,14 @@ func postLeave(hub *chat.Hub) echo.HandlerFunc {
 		}
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
+}
+
+// memberForm reads a form that acts as one of the browser's members.
+func memberForm(c echo.Context) (url.Values, uint64, error) {
+	form, err := readForm(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := memberParam(form.Get("m"))
+	return form, id, err
 }
