@@ -162,6 +162,13 @@ type stream struct {
 
 func (b *browser) stream(path string, header http.Header) *stream {
 	b.t.Helper()
+	return b.streamThrough(path, header, nil)
+}
+
+// streamThrough is stream with the response body read through wrap, to
+// play a slow reader.
+func (b *browser) streamThrough(path string, header http.Header, wrap func(io.Reader) io.Reader) *stream {
+	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.srv.URL+path, nil)
 	if err != nil {
@@ -186,8 +193,12 @@ func (b *browser) stream(path string, header http.Header) *stream {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		b.t.Errorf("Content-Type = %q, want text/event-stream", ct)
 	}
+	var body io.Reader = resp.Body
+	if wrap != nil {
+		body = wrap(body)
+	}
 	s := &stream{resp: resp, events: make(chan sseEvent, 100000), comments: make(chan string, 1000), done: make(chan error, 1), cancel: cancel}
-	go s.read()
+	go s.read(body)
 	b.t.Cleanup(s.close)
 	return s
 }
@@ -197,8 +208,8 @@ func (s *stream) close() {
 	s.resp.Body.Close()
 }
 
-func (s *stream) read() {
-	r := bufio.NewReader(s.resp.Body)
+func (s *stream) read(body io.Reader) {
+	r := bufio.NewReader(body)
 	var ev sseEvent
 	var hasID, hasData bool
 	var data []string

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,4 +257,79 @@ func TestDroppedRoomStreamsAgain(t *testing.T) {
 	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id <= old+1 {
 		t.Fatalf("join in the new room: %+v", ev)
 	}
+}
+
+// throttled reads at most 4 KiB per tick: a reader on a slow link.
+type throttled struct {
+	r    io.Reader
+	tick *time.Ticker
+}
+
+func (t throttled) Read(p []byte) (int, error) {
+	<-t.tick.C
+	return t.r.Read(p[:min(len(p), 4<<10)])
+}
+
+// A reader too slow for its room is cut off, and what it got before is a
+// gap-free run of events; resuming from its last id gives it the rest.
+func TestSlowReaderIsCutOffCleanly(t *testing.T) {
+	srv := newTestServer(t, chat.Config{History: 5000}, Config{})
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
+	slow := srv.browser(t).streamThrough("/rooms/lobby/events?since=0", nil, func(r io.Reader) io.Reader { return throttled{r, tick} })
+
+	const posters, each = 8, 50
+	text := strings.Repeat("<", chat.MaxTextLength) // 16 KB of HTML once escaped
+	var wg sync.WaitGroup
+	for p := range posters {
+		b := srv.browser(t)
+		me := b.join("lobby", fmt.Sprint("poster", p))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				status, _, body := b.post("/rooms/lobby/messages", url.Values{"text": {text}, "m": {strconv.FormatUint(me, 10)}}, http.Header{"Hx-Request": {"true"}})
+				if status != http.StatusNoContent {
+					t.Errorf("post: %d %s", status, body)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := posters * (1 + each)
+	all := watch.take(t, total)
+	first, last := all[0].id, all[total-1].id
+
+	var got []uint64
+	for {
+		ev, err := slow.nextErr(30 * time.Second)
+		if err != nil {
+			break // cut off
+		}
+		got = append(got, ev.id)
+		if ev.id == last {
+			break
+		}
+	}
+	t.Logf("the slow reader got %d of %d events before %s", len(got), total, map[bool]string{true: "the end", false: "being cut off"}[len(got) == total])
+	if len(got) > 0 && got[0] != first {
+		t.Fatalf("first event %d, want %d", got[0], first)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("gap: %d after %d", got[i], got[i-1])
+		}
+	}
+	resume := first - 1
+	if len(got) > 0 {
+		resume = got[len(got)-1]
+	}
+	if resume == last {
+		return
+	}
+	rest := srv.browser(t).stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {strconv.FormatUint(resume, 10)}})
+	evs := rest.take(t, int(last-resume))
+	consecutive(t, evs, resume+1)
 }
