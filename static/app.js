@@ -52,6 +52,14 @@
     location.reload();
   }
 
+  // Leaving makes our own member vanish from the list, which would otherwise
+  // read as "you left" and reload the room over the navigation to the front
+  // page, aborting it.
+  const leaveForm = document.querySelector('form.leave');
+  if (leaveForm) {
+    leaveForm.addEventListener('submit', () => { reloading = true; });
+  }
+
   // ---------------------------------------------------------------------
   // Connection state, shown in #conn.
 
