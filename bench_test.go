@@ -32,6 +32,30 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// spawnServer starts Cloakroom in a process of its own (this test binary,
+// in the mode TestMain gives it) and returns the process and its base URL.
+func spawnServer(tb testing.TB) (*exec.Cmd, string) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CLOAKROOM_TEST_SERVE=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, base, ok := strings.Cut(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		tb.Fatalf("unexpected first line %q", line)
+	}
+	return cmd, base
+}
+
 // BenchmarkIdleStreamMemory opens 1000 idle event streams on a server in
 // another process and reports how much its resident memory grew per stream.
 func BenchmarkIdleStreamMemory(b *testing.B) {
@@ -40,20 +64,7 @@ func BenchmarkIdleStreamMemory(b *testing.B) {
 	}
 	const n = 1000
 	for range b.N {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "CLOAKROOM_TEST_SERVE=1")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, base, _ := strings.Cut(strings.TrimSpace(line), "listening on ")
+		cmd, base := spawnServer(b)
 
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 		open := func(i int) *http.Response {

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -146,20 +144,7 @@ func TestParseOptions(t *testing.T) {
 
 // SIGTERM ends the real process promptly and cleanly, open streams and all.
 func TestSIGTERMEndsTheProcess(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CLOAKROOM_TEST_SERVE=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, base, _ := strings.Cut(strings.TrimSpace(line), "listening on ")
+	cmd, base := spawnServer(t)
 	stream, err := streamClient().Get(base + "/rooms/lobby/events")
 	if err != nil {
 		t.Fatal(err)
