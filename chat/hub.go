@@ -124,7 +124,7 @@ func (h *Hub) Join(owner, roomName, name string) (Member, error) {
 			return ErrTooManyNames
 		}
 		m := &member{
-			id: h.members.Add(1), owner: owner, name: display, key: key, joined: now,
+			id: h.members.Add(1), owner: owner, name: display, key: key,
 			// A new member is about to open the room page; count them online
 			// until the grace period passes without a stream.
 			online: true, awaySince: now,

@@ -17,11 +17,10 @@ type Member struct {
 
 // member is the room's record of a Member.
 type member struct {
-	id     uint64
-	owner  string // the opaque identity of the browser that joined
-	name   string
-	key    string // the name's comparison key
-	joined time.Time
+	id    uint64
+	owner string // the opaque identity of the browser that joined
+	name  string
+	key   string // the name's comparison key
 
 	streams   int       // open streams bound to this member
 	online    bool      // what the room was last told

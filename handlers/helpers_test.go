@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,27 @@ func newTestServer(t testing.TB, ccfg chat.Config, hcfg Config, configure ...fun
 		srv.Close()
 	})
 	return &testServer{Server: srv, hub: hub, streams: streams}
+}
+
+// clock is a settable time source for the hub, so tests of timeouts need
+// not wait for them.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // browser is one cookie jar: what the server knows as one browser.

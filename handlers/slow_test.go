@@ -194,18 +194,21 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 }
 
 // A member with an open stream is online; without one, away after the
-// grace period; every reader is told.
+// grace period; every reader is told. Another browser's stream naming the
+// member changes nothing.
 func TestPresenceFollowsStreams(t *testing.T) {
-	srv := newTestServer(t, chat.Config{PresenceGrace: time.Millisecond}, Config{})
+	clk := newClock()
+	srv := newTestServer(t, chat.Config{PresenceGrace: 5 * time.Second, Now: clk.Now}, Config{})
 	alice := srv.browser(t)
 	me := alice.join("lobby", "alice")
+	m := "/rooms/lobby/events?m=" + strconv.FormatUint(me, 10)
 	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
 
-	mine := alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
+	mine := alice.stream(m, nil)
 	waitFor(t, 5*time.Second, "alice's stream", func() bool { return srv.hub.Readers("lobby") == 2 })
 	mine.close()
 	waitFor(t, 5*time.Second, "alice's stream to close", func() bool { return srv.hub.Readers("lobby") == 1 })
-	time.Sleep(2 * time.Millisecond) // the grace period, on the real clock
+	clk.Add(5 * time.Second)
 	if err := srv.hub.Sweep(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,24 +217,25 @@ func TestPresenceFollowsStreams(t *testing.T) {
 		t.Fatalf("after alice's stream closed: %q, want her shown away", away.data)
 	}
 
-	alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
-	back := watch.next(t, 5*time.Second)
-	if back.id != away.id+1 || !strings.Contains(back.data, `<li class="member online"`) {
-		t.Fatalf("after alice came back: %+v, want her shown online", back)
-	}
-	// Someone else's browser naming alice's member does not make her online.
-	other := srv.browser(t)
-	other.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10), nil)
+	srv.browser(t).stream(m, nil)
+	waitFor(t, 5*time.Second, "the other browser's stream", func() bool { return srv.hub.Readers("lobby") == 2 })
 	alice.say("lobby", me, "hi")
-	if ev := watch.next(t, 5*time.Second); textOf(ev.data) != "hi" {
-		t.Fatalf("next event = %+v, want only alice's message", ev)
+	if ev := watch.next(t, 5*time.Second); ev.id != away.id+1 || textOf(ev.data) != "hi" {
+		t.Fatalf("next event = %+v, want alice's message and no presence change", ev)
+	}
+
+	alice.stream(m, nil)
+	back := watch.next(t, 5*time.Second)
+	if back.id != away.id+2 || !strings.Contains(back.data, `<li class="member online"`) {
+		t.Fatalf("after alice came back: %+v, want her shown online", back)
 	}
 }
 
 // A dropped room's stream is removed, and a room of the same name made
 // later streams again from a fresh, higher id.
 func TestDroppedRoomStreamsAgain(t *testing.T) {
-	srv := newTestServer(t, chat.Config{RoomIdle: time.Millisecond}, Config{})
+	clk := newClock()
+	srv := newTestServer(t, chat.Config{RoomIdle: time.Minute, Now: clk.Now}, Config{})
 	alice := srv.browser(t)
 	me := alice.join("lobby", "alice")
 	s := alice.stream("/rooms/lobby/events?since=0", nil)
@@ -242,7 +246,7 @@ func TestDroppedRoomStreamsAgain(t *testing.T) {
 	if status != http.StatusSeeOther {
 		t.Fatalf("leave: %d", status)
 	}
-	time.Sleep(2 * time.Millisecond) // the idle time, on the real clock
+	clk.Add(time.Minute)
 	if err := srv.hub.Sweep(); err != nil {
 		t.Fatal(err)
 	}
