@@ -1,6 +1,9 @@
 package chat
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the Hub. The web layer maps each to an HTTP status in one
 // place, so they are values rather than ad-hoc strings.
@@ -18,4 +21,5 @@ var (
 	ErrInvalidText    = errors.New("chat: the message is not valid text")
 	ErrMessageTooLong = errors.New("chat: the message is longer than 4000 characters")
 	ErrNoRoom         = errors.New("chat: no such room")
+	ErrInvalidLimit   = fmt.Errorf("chat: limit must be a number from 1 to %d", MaxPage)
 )

@@ -86,3 +86,56 @@ func (h *Hub) open(roomName string, rec record) (Event, error) {
 	}
 	return ev, nil
 }
+
+// A Page is a run of a room's history, oldest first, for a reader scrolling
+// back through it.
+type Page struct {
+	Events []Event
+	// Start is true when Events begin at the oldest event the room keeps,
+	// or when nothing kept is older than the page was asked from.
+	Start bool
+	// Last is the room's newest event id when the page was read.
+	Last uint64
+	// Members is the room's member list when the page was read.
+	Members []Member
+}
+
+// MaxPage is the most events History returns at once.
+const MaxPage = 200
+
+// History returns up to limit (1…MaxPage) of a room's kept events with ids
+// less than before; before 0 asks for the newest. The records are copied
+// under the room's lock and opened after it is released. A room that does
+// not exist is ErrNoRoom; a limit out of range is ErrInvalidLimit.
+func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
+	if limit < 1 || limit > MaxPage {
+		return Page{}, ErrInvalidLimit
+	}
+	name, err := RoomName(roomName)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	var recs []record
+	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
+		p.Last = r.last()
+		if before == 0 || before > r.next {
+			before = r.next
+		}
+		recs, p.Start = r.hist.before(before, limit)
+		p.Members = r.memberList()
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	p.Events = make([]Event, 0, len(recs))
+	for _, rec := range recs {
+		ev, err := h.open(name, rec)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Events = append(p.Events, ev)
+	}
+	return p, nil
+}
