@@ -1,24 +1,34 @@
-// Cloakroom's page script: the room's composer, log and connection state.
+// Cloakroom's page script: the room's log, member list, connection state
+// and composer.
 //
-// htmx and its SSE extension do the talking to the server; this file only
-// adds what markup cannot say: Enter to send, marking the reader's own
-// messages, local times, keeping the log scrolled, and showing whether the
-// stream is live. It must work under `default-src 'self'`: no inline code,
-// no eval, no hx-on. On pages without a room log it does nothing.
-(() => {
-  'use strict';
+// The room's events come from tabs.js (one stream per room per browser,
+// shared by its tabs) and are put into the page here; attention.js adds the
+// unread count, the "New" divider and mentions. htmx sends the composer's
+// messages. This file adds what markup cannot say: Enter to send, marking
+// the reader's own messages, local times, keeping the log scrolled, and
+// showing whether the stream is live. It must work under `default-src
+// 'self'`: no inline code, no eval, no hx-on. On pages without a room log it
+// does nothing.
 
-  const log = document.getElementById('log');
-  if (!log) return;
+import { RoomStream } from './tabs.js';
+import { Attention } from './attention.js';
 
+const log = document.getElementById('log');
+if (log) room(log);
+
+function on(el, type, fn, options) {
+  el?.addEventListener(type, fn, options);
+}
+
+function room(log) {
   const me = log.dataset.me || '';
-  const room = log.dataset.room || '';
+  const roomName = log.dataset.room || '';
   const jump = document.getElementById('jump');
   const conn = document.getElementById('conn');
   const form = document.getElementById('composer');
   const text = document.getElementById('text');
   const composerError = document.getElementById('composer-error');
-  const sendButton = form && form.querySelector('button[type="submit"], button:not([type])');
+  const sendButton = form?.querySelector('button[type="submit"], button:not([type])');
 
   const NEAR_BOTTOM = 80; // px from the bottom that still counts as "at the bottom"
   const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
@@ -26,16 +36,15 @@
   // ---------------------------------------------------------------------
   // Reloading. The server decides what a reload shows (the room again, or
   // the join page once the member is gone), so a reload is the answer to
-  // both "reset" and "you left". Neither may loop: "you left" reloads at
-  // most once per member, "reset" at most once in ten seconds.
+  // "reset", to events no tab can supply any more, and to "you left".
+  // None may loop: "you left" reloads at most once per member, the others
+  // at most once in ten seconds.
 
   let reloading = false;
   let unloading = false;
-  window.addEventListener('pagehide', () => { unloading = true; });
-  window.addEventListener('pageshow', () => { unloading = false; });
 
   function storageKey(reason) {
-    return 'cloakroom:' + reason + ':' + room + ':' + me;
+    return 'cloakroom:' + reason + ':' + roomName + ':' + me;
   }
 
   function readStore(key) {
@@ -52,13 +61,25 @@
     location.reload();
   }
 
+  // Should the server say "reset" again right after a reload, wait a
+  // little before obeying, rather than reload in a loop.
+  function reloadSoon() {
+    const key = storageKey('reset');
+    const last = Number(readStore(key)) || 0;
+    const now = Date.now();
+    writeStore(key, String(now));
+    if (now - last < 10000) {
+      setConn('reconnecting');
+      setTimeout(reload, 10000);
+    } else {
+      reload();
+    }
+  }
+
   // Leaving makes our own member vanish from the list, which would otherwise
   // read as "you left" and reload the room over the navigation to the front
   // page, aborting it.
-  const leaveForm = document.querySelector('form.leave');
-  if (leaveForm) {
-    leaveForm.addEventListener('submit', () => { reloading = true; });
-  }
+  on(document.querySelector('form.leave'), 'submit', () => { reloading = true; });
 
   // ---------------------------------------------------------------------
   // Connection state, shown in #conn.
@@ -67,13 +88,11 @@
     connecting: 'Connecting…',
     live: 'Live',
     reconnecting: 'Reconnecting…',
-    paused: 'Paused',
     offline: 'Offline',
   };
 
   function setConn(state) {
-    if (!conn || reloading) return;
-    if (document.hidden && state === 'reconnecting') state = 'paused';
+    if (!conn || reloading || !LABELS[state]) return;
     if (conn.dataset.state === state && conn.textContent === LABELS[state]) return;
     conn.dataset.state = state;
     conn.textContent = LABELS[state]; // also drops the <noscript> fallback
@@ -87,6 +106,7 @@
 
   let stuck = true;
   let smoothUntil = 0; // while our own smooth scroll runs, its scroll events are not the reader's
+  let unseen = 0;      // messages that arrived below while the reader was scrolled up
 
   function distanceFromBottom() {
     return log.scrollHeight - log.scrollTop - log.clientHeight;
@@ -100,15 +120,19 @@
     hideJump();
   }
 
-  function showJump() {
-    if (jump) jump.hidden = false;
+  function showJump(count) {
+    unseen = count;
+    if (!jump || unseen <= 0) return;
+    jump.textContent = unseen === 1 ? '1 new message ↓' : unseen + ' new messages ↓';
+    jump.hidden = false;
   }
 
   function hideJump() {
+    unseen = 0;
     if (jump) jump.hidden = true;
   }
 
-  log.addEventListener('scroll', () => {
+  on(log, 'scroll', () => {
     const atBottom = distanceFromBottom() <= NEAR_BOTTOM;
     if (Date.now() < smoothUntil && !atBottom) return;
     smoothUntil = 0;
@@ -116,16 +140,14 @@
     if (atBottom) hideJump();
   }, { passive: true });
 
-  log.addEventListener('scrollend', () => { smoothUntil = 0; });
+  on(log, 'scrollend', () => { smoothUntil = 0; });
 
-  if (jump) {
-    jump.addEventListener('click', () => {
-      scrollToBottom(true);
-      // The button hides under the pointer: keep focus on the log rather
-      // than losing it to <body>.
-      log.focus({ preventScroll: true });
-    });
-  }
+  on(jump, 'click', () => {
+    scrollToBottom(true);
+    // The button hides under the pointer: keep focus on the log rather
+    // than losing it to <body>.
+    log.focus({ preventScroll: true });
+  });
 
   // The composer growing, the window resizing or a phone keyboard opening
   // shrink the log; a reader at the bottom should stay there.
@@ -133,6 +155,23 @@
     new ResizeObserver(() => {
       if (stuck) log.scrollTop = log.scrollHeight;
     }).observe(log);
+  }
+
+  // reveal shows the "New" divider at the top of the log when the reader
+  // comes back to a tab that was following the bottom and more arrived
+  // than fits; the cue then counts the messages below.
+  function reveal(divider) {
+    if (!stuck || !divider.isConnected) return;
+    const top = divider.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    if (top >= 0) return; // already in view
+    log.scrollTop += top - 8;
+    stuck = distanceFromBottom() <= NEAR_BOTTOM;
+    if (stuck) return;
+    let below = 0;
+    for (let li = divider.nextElementSibling; li; li = li.nextElementSibling) {
+      if (li.matches('li.msg') && li.getBoundingClientRect().top >= log.getBoundingClientRect().bottom) below++;
+    }
+    showJump(below);
   }
 
   // ---------------------------------------------------------------------
@@ -195,9 +234,29 @@
       li.classList.toggle('me', mine);
       found ||= mine;
     }
-    // The page as served always lists the reader; only a swapped-in list
-    // can tell that the reader has left.
+    // The page as served always lists the reader; only a list from the
+    // stream can tell that the reader has left.
     if (!found && initial !== true) memberGone();
+  }
+
+  // applyMembers puts a member list from the stream in place of the page's,
+  // unless it is older than the one shown: lists can arrive out of order
+  // around a reconnect, and each carries a sequence number.
+  function applyMembers(list) {
+    const current = document.getElementById('members');
+    if (!current) return;
+    const have = seqAttr(current);
+    const got = seqAttr(list);
+    if (got >= 0 && have >= 0 && got < have) return;
+    list.removeAttribute('hx-swap-oob');
+    current.replaceWith(list);
+    refreshMembers(false);
+  }
+
+  // seqAttr reads a list's data-seq; -1 for a list without one.
+  function seqAttr(list) {
+    const v = list.getAttribute('data-seq');
+    return v ? Number(v) : -1;
   }
 
   function memberGone() {
@@ -216,161 +275,93 @@
   }
 
   // ---------------------------------------------------------------------
-  // New log entries, however they arrive (the stream's beforeend swap).
+  // The room's events, from this tab's stream or another tab's.
 
-  function entriesAdded(items) {
-    let fresh = false;
-    let own = false;
-    for (const li of items) {
-      // A resumed stream must not show an entry twice.
-      if (li.id && document.querySelectorAll('#' + CSS.escape(li.id)).length > 1) {
-        li.remove();
-        continue;
-      }
-      markOwn(li);
-      formatTimes(li, true);
-      fresh = true;
-      if (li.classList.contains('msg') && isMine(li)) own = true;
+  const attention = new Attention({ log, room: roomName, me, name: log.dataset.name || '', reveal });
+
+  let pending = []; // entries parsed from one chunk of the stream, put in together
+
+  function onEvent(ev) {
+    if (ev.event === 'reset') {
+      reloadSoon();
+      return;
     }
-    if (!fresh) return;
-    if (stuck || own) {
-      scrollToBottom(false);
-    } else {
-      showJump();
+    const t = document.createElement('template');
+    t.innerHTML = ev.data;
+    for (const el of [...t.content.children]) {
+      if (el.id === 'members') {
+        applyMembers(el);
+      } else if (ev.event === '' && el.localName === 'li') {
+        if (el.id && document.getElementById(el.id)) continue; // shown already
+        if (pending.length === 0) queueMicrotask(flush);
+        pending.push(el);
+      }
     }
   }
 
+  function flush() {
+    const items = pending;
+    pending = [];
+    if (!items.length) return;
+    refreshDay();
+    log.append(...items);
+    let own = false;
+    let messages = 0;
+    for (const li of items) {
+      markOwn(li);
+      formatTimes(li, true);
+      if (!li.classList.contains('msg')) continue;
+      messages++;
+      own ||= isMine(li);
+    }
+    attention.arrived(items);
+    if (stuck || own) {
+      scrollToBottom(false);
+    } else if (messages > 0) {
+      showJump(unseen + messages);
+    }
+  }
+
+  // Entries that come in some other way (older pages loaded on scrolling
+  // back) are marked and given local times too.
   new MutationObserver((records) => {
-    const items = [];
     for (const r of records) {
       for (const n of r.addedNodes) {
-        if (n.nodeType === Node.ELEMENT_NODE && n.parentNode === log) items.push(n);
+        if (n.nodeType !== Node.ELEMENT_NODE || n.parentNode !== log) continue;
+        markOwn(n);
+        formatTimes(n, false);
       }
-    }
-    if (items.length) {
-      refreshDay();
-      entriesAdded(items);
     }
   }).observe(log, { childList: true });
 
-  // The out-of-band member list replaces #members wholesale.
-  const membersPane = document.querySelector('.members-pane');
-  if (membersPane) {
-    new MutationObserver(() => refreshMembers(false)).observe(membersPane, { childList: true, subtree: true });
-  }
-
-  // Belt and braces: whatever htmx swapped, bring the page up to date.
-  document.addEventListener('htmx:after:swap', () => {
-    for (const li of log.children) markOwn(li);
-    formatTimes(log, false);
-    refreshMembers(false);
+  const stream = new RoomStream({
+    room: roomName,
+    member: me,
+    events: log.dataset.events || '/rooms/' + roomName + '/events',
+    since: Number(log.dataset.last) || 0,
+    onEvent,
+    onState: setConn,
+    onRole: (role) => { if (conn) conn.dataset.role = role; },
+    onLost: reloadSoon,
   });
 
-  // ---------------------------------------------------------------------
-  // The event stream.
-
-  let lastEventID = '';
-  let restartTimer = 0;
-  let restartDelay = 1000;
-
-  log.addEventListener('htmx:sse:before:connection', (e) => {
-    if (e.target !== log) return;
-    const c = e.detail && e.detail.connection;
-    if (c && c.attempt >= 1) setConn('reconnecting');
+  on(document, 'visibilitychange', () => {
+    stream.visibilityChanged();
+    if (!document.hidden) refreshDay();
   });
-
-  log.addEventListener('htmx:sse:after:connection', (e) => {
-    if (e.target !== log) return;
-    restartDelay = 1000;
-    setConn(document.hidden ? 'paused' : 'live');
+  on(window, 'pagehide', () => {
+    unloading = true;
+    stream.stop();
   });
-
-  log.addEventListener('htmx:sse:before:message', (e) => {
-    if (e.target !== log) return;
-    const id = e.detail && e.detail.message && e.detail.message.id;
-    if (id) lastEventID = id;
+  on(window, 'pageshow', (e) => {
+    unloading = false;
+    if (e.persisted) stream.start();
   });
-
-  log.addEventListener('htmx:sse:error', (e) => {
-    if (e.target !== log) return;
-    setConn('reconnecting');
-  });
-
-  // The extension reconnects by itself while the stream is open. It gives up
-  // only when the first request fails (below) or the stream closes; then
-  // start it again from the last event seen.
-  log.addEventListener('htmx:sse:close', (e) => {
-    if (e.target !== log) return;
-    restartStream();
-  });
-
-  // A first request that got no stream: a network error, or an error status
-  // (which hx-status keeps out of the log).
-  log.addEventListener('htmx:error', (e) => {
-    if (e.target !== log) return;
-    restartStream();
-  });
-
-  log.addEventListener('htmx:after:request', (e) => {
-    if (e.target !== log) return;
-    const ctx = e.detail && e.detail.ctx;
-    const status = ctx && ctx.response ? ctx.response.status : 0;
-    if (status >= 400) restartStream();
-  });
-
-  function streamURL() {
-    const attr = log.getAttribute('hx-sse:connect');
-    if (!attr) return null;
-    const url = new URL(attr, location.href);
-    if (lastEventID) url.searchParams.set('since', lastEventID);
-    return url.pathname + url.search;
-  }
-
-  function restartStream() {
-    if (unloading || reloading || restartTimer || !log.isConnected) return;
-    setConn('reconnecting');
-    const delay = restartDelay * (0.8 + Math.random() * 0.4);
-    restartDelay = Math.min(restartDelay * 2, 60000);
-    restartTimer = setTimeout(() => {
-      restartTimer = 0;
-      if (unloading || reloading || !log.isConnected) return;
-      if (document.hidden) {
-        document.addEventListener('visibilitychange', restartStream, { once: true });
-        return;
-      }
-      const url = streamURL();
-      if (!url || !window.htmx) return;
-      window.htmx.ajax('GET', url, { source: log }).catch(() => restartStream());
-    }, delay);
-  }
-
-  // A named "reset" event: the reader's place in the history is gone, and
-  // the page must be rendered afresh. (A form's native reset also bubbles,
-  // hence the target check.) Should the server say it again right after a
-  // reload, wait a little before obeying, rather than reload in a loop.
-  log.addEventListener('reset', (e) => {
-    if (e.target !== log) return;
-    const key = storageKey('reset');
-    const last = Number(readStore(key)) || 0;
-    const now = Date.now();
-    writeStore(key, String(now));
-    if (now - last < 10000) {
-      setConn('reconnecting');
-      setTimeout(reload, 10000);
-    } else {
-      reload();
-    }
-  });
-
-  // The extension drops the stream while the tab is hidden and resumes it
-  // when the tab is shown again.
-  document.addEventListener('visibilitychange', () => {
-    if (document.hidden) {
-      setConn('paused');
-    } else {
-      refreshDay();
-      if (conn && conn.dataset.state === 'paused') setConn('reconnecting');
-    }
+  // A browser may freeze a background tab: let another tab take the
+  // stream meanwhile, and catch up when it thaws.
+  on(document, 'freeze', () => stream.freeze());
+  on(document, 'resume', () => {
+    if (!unloading) stream.thaw();
   });
 
   // ---------------------------------------------------------------------
@@ -383,14 +374,14 @@
     if (composerError) composerError.textContent = message;
   }
 
-  function setSending(on) {
-    sending = on;
-    if (sendButton) sendButton.disabled = on;
-    if (form) form.setAttribute('aria-busy', on ? 'true' : 'false');
+  function setSending(sendingNow) {
+    sending = sendingNow;
+    if (sendButton) sendButton.disabled = sendingNow;
+    form?.setAttribute('aria-busy', sendingNow ? 'true' : 'false');
   }
 
   // Browsers without field-sizing: content grow the box here instead.
-  const growByScript = !(window.CSS && CSS.supports && CSS.supports('field-sizing', 'content'));
+  const growByScript = !(window.CSS?.supports?.('field-sizing', 'content'));
 
   function autoGrow() {
     if (!growByScript || !text) return;
@@ -409,8 +400,15 @@
     return !text || text.value.trim() === '';
   }
 
+  // htmx's events bubble: handle the form's own only.
+  function onForm(type, fn) {
+    on(form, type, (e) => {
+      if (e.target === form) fn(e);
+    });
+  }
+
   if (form && text) {
-    text.addEventListener('keydown', (e) => {
+    on(text, 'keydown', (e) => {
       if (e.key !== 'Enter' || e.shiftKey || e.altKey) return;
       // IME composition: Enter picks a candidate, it does not send.
       if (e.isComposing || e.keyCode === 229) return;
@@ -419,13 +417,12 @@
       form.requestSubmit();
     });
 
-    text.addEventListener('input', autoGrow);
+    on(text, 'input', autoGrow);
     autoGrow();
 
     // htmx's submit handler runs whatever else listens; this is where a
     // request can still be refused: while one is on its way, or blank.
-    form.addEventListener('htmx:config:request', (e) => {
-      if (e.target !== form) return;
+    onForm('htmx:config:request', (e) => {
       if (sending || isBlank()) {
         e.preventDefault();
         if (isBlank()) {
@@ -439,10 +436,9 @@
       setSending(true);
     });
 
-    form.addEventListener('htmx:after:request', (e) => {
-      if (e.target !== form) return;
-      const ctx = e.detail && e.detail.ctx;
-      const status = ctx && ctx.response ? ctx.response.status : 0;
+    onForm('htmx:after:request', (e) => {
+      const ctx = e.detail?.ctx;
+      const status = ctx?.response?.status || 0;
       if (status >= 200 && status < 300) {
         // Keep whatever was typed while the message was on its way.
         text.value = text.value.startsWith(sentText) ? text.value.slice(sentText.length).replace(/^\n+/, '') : text.value;
@@ -454,13 +450,11 @@
       showComposerError(failureReason(ctx, status));
     });
 
-    form.addEventListener('htmx:error', (e) => {
-      if (e.target !== form) return;
+    onForm('htmx:error', () => {
       showComposerError('Could not send — check your connection.');
     });
 
-    form.addEventListener('htmx:finally:request', (e) => {
-      if (e.target !== form) return;
+    onForm('htmx:finally:request', () => {
       setSending(false);
       // Disabling Send took focus from it; give it to the text box.
       const active = document.activeElement;
@@ -470,8 +464,8 @@
 
   // The server answers a refused message with a plain-text reason.
   function failureReason(ctx, status) {
-    const type = (ctx && ctx.response && ctx.response.headers && ctx.response.headers.get('Content-Type')) || '';
-    let reason = ctx && typeof ctx.text === 'string' ? ctx.text.trim() : '';
+    const type = ctx?.response?.headers?.get('Content-Type') || '';
+    let reason = typeof ctx?.text === 'string' ? ctx.text.trim() : '';
     if (type.includes('html')) reason = '';
     if (reason.length > 300) reason = reason.slice(0, 300) + '…';
     return reason || 'Could not send the message (error ' + status + ').';
@@ -480,9 +474,10 @@
   // ---------------------------------------------------------------------
   // Start: the page as rendered by the server.
 
-  setConn(document.hidden ? 'paused' : 'connecting');
   for (const li of log.children) markOwn(li);
   formatTimes(log, true);
   refreshMembers(true);
   scrollToBottom(false);
-})();
+  attention.start();
+  stream.start();
+}

@@ -27,11 +27,25 @@ const (
 	HTMXLicense = "LICENSE.htmx"
 	// AppCSS is the application's stylesheet.
 	AppCSS = "app.css"
-	// AppJS is the application's script.
+	// AppJS is the application's script, an ES module; it imports TabsJS
+	// and AttentionJS, and TabsJS imports StreamJS.
 	AppJS = "app.js"
+	// TabsJS shares one event stream among the tabs of a room.
+	TabsJS = "tabs.js"
+	// StreamJS reads the event stream.
+	StreamJS = "stream.js"
+	// AttentionJS keeps the unread count, the "New" divider, mentions and
+	// their alerts.
+	AttentionJS = "attention.js"
 	// Favicon is the application's icon.
 	Favicon = "favicon.svg"
+	// FaviconUnread is the icon with a dot, shown while a hidden tab has
+	// unread messages.
+	FaviconUnread = "favicon-unread.svg"
 )
+
+// Modules lists the application's ES modules, the entry point first.
+func Modules() []string { return []string{AppJS, TabsJS, StreamJS, AttentionJS} }
 
 // Subresource Integrity values (integrity="...") for the vendored scripts,
 // matching the sha384 entries in VERSIONS.
