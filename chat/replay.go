@@ -15,8 +15,10 @@ type Backlog struct {
 	// From is the id just before the first event: the point the reader is
 	// now at.
 	From uint64
-	// Members is the room's member list now.
+	// Members is the room's member list now, and Seq its place in the
+	// room's sequence of lists (see Delivery).
 	Members []Member
+	Seq     uint64
 	// Last is the newest event's id; the events end with it when there are
 	// any.
 	Last uint64
@@ -68,7 +70,7 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 			b.From = since
 		}
 		b.recs = r.hist.after(b.From)
-		b.Members = r.memberList()
+		b.Members, b.Seq = r.memberList(), r.seq
 		return nil
 	})
 	return b, err
@@ -96,8 +98,10 @@ type Page struct {
 	Start bool
 	// Last is the room's newest event id when the page was read.
 	Last uint64
-	// Members is the room's member list when the page was read.
+	// Members is the room's member list when the page was read, and Seq
+	// its place in the room's sequence of lists.
 	Members []Member
+	Seq     uint64
 }
 
 // MaxPage is the most events History returns at once.
@@ -123,7 +127,7 @@ func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
 			before = r.next
 		}
 		recs, p.Start = r.hist.before(before, limit)
-		p.Members = r.memberList()
+		p.Members, p.Seq = r.memberList(), r.seq
 		return nil
 	})
 	if err != nil {

@@ -50,7 +50,7 @@ func showRoomPage(hub *chat.Hub) echo.HandlerFunc {
 			return err
 		}
 		return render(c, http.StatusOK, views.RoomPage(views.Room{
-			Name: room, Me: me, Events: p.Events, Start: p.Start, Members: p.Members, Last: p.Last,
+			Name: room, Me: me, Events: p.Events, Start: p.Start, Members: p.Members, Seq: p.Seq, Last: p.Last,
 		}))
 	}
 }

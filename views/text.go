@@ -93,13 +93,4 @@ func clockTime(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
 
 func roomPath(room string) string { return "/rooms/" + room }
 
-func eventsURL(room string, since uint64, me uint64) string {
-	return roomPath(room) + "/events?since=" + idString(since) + "&m=" + idString(me)
-}
-
-func memberState(m chat.Member) string {
-	if m.Online {
-		return "online"
-	}
-	return "away"
-}
+func memberState(m chat.Member) string { return m.State.String() }
