@@ -35,6 +35,10 @@ const (
 	waitTimeout = 10 * time.Second
 
 	testRoom = "lobby"
+
+	// insecureHost is a name the test browser resolves to 127.0.0.1; pages
+	// from it are not a secure context (only localhost and https are).
+	insecureHost = "cloakroom.test"
 )
 
 // chromiumPath finds Debian's chromium. Without it the test is skipped, except
@@ -64,12 +68,12 @@ type browser struct {
 	errors []string // error-level console messages, "tab: text"
 }
 
-// newBrowser starts the app and a headless chromium for one test. Both stop
-// when the test ends, the browser first.
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts the app (with any flags given) and a headless chromium
+// for one test. Both stop when the test ends, the browser first.
+func newBrowser(t *testing.T, flags ...string) *browser {
 	t.Helper()
 	path := chromiumPath(t)
-	base, _ := startApp(t)
+	base, _ := startApp(t, flags...)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -82,6 +86,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// insecureHost reaches the app at an address that is not a secure
+		// context, as a LAN server on plain http:// is.
+		chromedp.Flag("host-resolver-rules", "MAP "+insecureHost+" 127.0.0.1"),
 		chromedp.WindowSize(1280, 800),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
@@ -105,6 +112,7 @@ func newBrowser(t *testing.T) *browser {
 type tab struct {
 	b     *browser
 	name  string
+	base  string // where join goes: the app's base URL, unless a test changes it
 	ctx   context.Context
 	marks chan string // console.debug flush marks, in the order they arrive
 	flush atomic.Int64
@@ -122,7 +130,7 @@ func (b *browser) newTab(parent context.Context, name string, opts ...chromedp.C
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		b.t.Fatalf("open a tab for %s: %v", name, err)
 	}
-	tb := &tab{b: b, name: name, ctx: ctx, marks: make(chan string, 8)}
+	tb := &tab{b: b, name: name, base: b.base, ctx: ctx, marks: make(chan string, 8)}
 	tb.watchConsole()
 	// Cleanups run last-in first-out: this check runs while the tab is
 	// still open, also after a test failed part-way.
@@ -226,6 +234,13 @@ func eval[T any](tb *tab, expr string) T {
 // which the page's Content-Security-Policy forbids.
 func (tb *tab) waitFor(what, cond string) {
 	tb.b.t.Helper()
+	tb.waitForWithin(waitTimeout, what, cond)
+}
+
+// waitForWithin is waitFor for a change that may take longer than
+// waitTimeout, such as one the server makes after a grace period.
+func (tb *tab) waitForWithin(timeout time.Duration, what, cond string) {
+	tb.b.t.Helper()
 	expr := `new Promise((resolve) => {
 		const holds = () => { try { return !!(` + cond + `); } catch (e) { return false; } };
 		if (holds()) { resolve(true); return; }
@@ -239,7 +254,7 @@ func (tb *tab) waitFor(what, cond string) {
 		watch.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 		const tick = setInterval(check, 50);
 	})`
-	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, timeout)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise)); err != nil {
 		tb.fatalf("%s: waiting until %s: %v", tb.name, what, err)
@@ -275,7 +290,7 @@ func (tb *tab) fatalf(format string, args ...any) {
 func (tb *tab) join(name, room string) string {
 	tb.b.t.Helper()
 	tb.do("open the front page",
-		chromedp.Navigate(tb.b.base+"/"),
+		chromedp.Navigate(tb.base+"/"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), name),
 		chromedp.SendKeys(chromedp.ID("room"), room),

@@ -20,17 +20,17 @@ import (
 // ends (its own shutdown wait is 5 s).
 const shutdownTimeout = 10 * time.Second
 
-// startApp runs Cloakroom on a free port of 127.0.0.1 and returns its base
-// URL, and a function that stops it and returns what run returned. When the
-// test ends, the program is stopped if it still runs, and run must have
-// returned nil.
-func startApp(t *testing.T) (base string, stop func() error) {
+// startApp runs Cloakroom on a free port of 127.0.0.1, with any further
+// flags given, and returns its base URL, and a function that stops it and
+// returns what run returned. When the test ends, the program is stopped if it
+// still runs, and run must have returned nil.
+func startApp(t *testing.T, flags ...string) (base string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdoutW, io.Discard)
+		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, flags...), func(string) string { return "" }, stdoutW, io.Discard)
 		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
 		done <- err
 	}()

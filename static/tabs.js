@@ -589,7 +589,10 @@ export class RoomStream {
         }
         break;
       case 'replay':
-        if (msg.to === this.tab && !holding) this.replayed(msg);
+        if (msg.to !== this.tab || holding) break;
+        this.holderTab = msg.tab;
+        this.setRole('follower');
+        this.replayed(msg);
         break;
       default:
     }
