@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cloakroom/cloakroom/static"
 )
 
 // The tabs of one browser that show one room share one event stream: one
@@ -260,5 +263,58 @@ func TestBrowserTabsShareOneStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A tab that opens while the room is busy must not miss what the holder
+// relayed between the moment its page was rendered and the moment its
+// script listened: it asks the holder, which keeps the latest events.
+func TestBrowserNewTabCatchesUp(t *testing.T) {
+	b := newBrowser(t)
+	person := b.newTab(b.ctx, "blank", chromedp.WithNewBrowserContext())
+	first := b.newTab(person.ctx, "first")
+	late := b.newTab(person.ctx, "late")
+	id := first.join("first", testRoom)
+	first.waitLive()
+	first.say("before the late tab opens")
+
+	// The late tab's page is rendered, but its script is held back while
+	// three more messages go by.
+	paused := chromedp.Events(late.ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(late.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/static/" + static.AppJS}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(late.ctx, page.Navigate, page.NavigateParams{URL: b.base + "/rooms/" + testRoom + "?m=" + id}); err != nil {
+		t.Fatal(err)
+	}
+	var held fetch.EventRequestPaused
+	for ev, err := range paused {
+		if err != nil {
+			t.Fatalf("waiting for the late tab to ask for its script: %v", err)
+		}
+		held = ev
+		break
+	}
+	missed := []string{"one", "two", "three"}
+	for _, s := range missed {
+		first.say(s)
+	}
+	first.waitForTexts(missed)
+	if _, err := chromedp.Call(late.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: held.RequestID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(late.ctx, fetch.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+
+	late.waitLive()
+	if r := late.role(); r != "follower" {
+		t.Errorf("the late tab is %q, want a follower of the first", r)
+	}
+	first.say("after")
+	late.waitForTexts(append(missed, "after"))
+	ids := checkGapless(t, late)
+	if diff := cmp.Diff(checkGapless(t, first), ids); diff != "" {
+		t.Errorf("the late tab's log differs from the first's (-first +late):\n%s", diff)
 	}
 }

@@ -29,6 +29,7 @@ const PROBE_WAIT = 1500;       // ... and counted gone when it has not answered 
 const HELLO_WAIT = 400;        // a new tab waits this long for a holder to answer before it claims
 const CLAIM_WAIT = 300;        // a claim that no better one contests this long wins
 const ASK_AGAIN = 2000;        // a follower waiting for missing events asks again after this long
+const GIVE_UP = 15000;         // ... and reloads when they have not come after this long
 // Hidden tabs' timers run at most once a second, and after five minutes
 // hidden (Chrome's intensive throttling) about once a minute: so no timer
 // above decides anything on its own. A tab that has not been heard from is
@@ -75,6 +76,7 @@ export class RoomStream {
     this.options = options;
     this.lastId = options.since;
     this.stash = new Map(); // events after a gap, by id
+    this.stashedAt = 0;     // when the gap was first seen
     this.replay = [];       // the latest history events, for followers
     this.replayBytes = 0;
     this.members = null;    // the newest member list event seen
@@ -100,6 +102,7 @@ export class RoomStream {
     this.releaseStreamLock = null;
     this.releaseTabLock = null;
     this.pendingReconnect = false;
+    this.askTimer = 0;
     this.timers = new Set();
     this.stash.clear();
     this.conn = 'connecting';
@@ -445,6 +448,7 @@ export class RoomStream {
     const id = Number(ev.id);
     if (!Number.isSafeInteger(id) || id <= this.lastId) return;
     if (id > this.lastId + 1) {
+      if (this.stash.size === 0) this.stashedAt = Date.now();
       this.stash.set(id, ev);
       this.askMissing();
       return;
@@ -461,11 +465,22 @@ export class RoomStream {
 
   askMissing() {
     const now = Date.now();
-    if (now - (this.askedAt || 0) < ASK_AGAIN) return;
-    this.askedAt = now;
-    this.post({ t: 'want', after: this.lastId });
-    // No timer ticks in the Web Locks election: ask again until served.
-    if (this.mode === 'locks') this.later(ASK_AGAIN, () => { if (this.stash.size) this.askMissing(); });
+    if (now - this.stashedAt > GIVE_UP) {
+      // Asked and asked, and nobody had them: the page starts afresh.
+      this.options.onLost();
+      return;
+    }
+    if (now - (this.askedAt || 0) >= ASK_AGAIN) {
+      this.askedAt = now;
+      this.post({ t: 'want', after: this.lastId });
+    }
+    // No timer ticks in the Web Locks election: look again until served.
+    if (this.mode === 'locks' && !this.askTimer) {
+      this.askTimer = this.later(ASK_AGAIN, () => {
+        this.askTimer = 0;
+        if (this.stash.size) this.askMissing();
+      });
+    }
   }
 
   replayed(msg) {
