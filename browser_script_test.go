@@ -41,7 +41,7 @@ func TestBrowserScriptParsers(t *testing.T) {
 			want   []sseEvent
 		}{
 			{"one event", []string{"id: 1\ndata: a\n\n"}, []sseEvent{{"1", "", "a"}}},
-			{"CRLF split between chunks", []string{"id: 2\r", "\ndata: b\r\n\r", "\n"}, []sseEvent{{"2", "", "b"}}},
+			{"CRLF split between chunks", []string{"data: a\r", "\ndata: b\r\n\r", "\n"}, []sseEvent{{"", "", "a\nb"}}},
 			{"CR line ends", []string{"data: c\r\rdata: d\r\r"}, []sseEvent{{"", "", "c"}, {"", "", "d"}}},
 			{"data lines joined with LF", []string{"data: x\ndata:y\ndata\n\n"}, []sseEvent{{"", "", "x\ny\n"}}},
 			{"one leading space dropped", []string{"data:  two\n\n"}, []sseEvent{{"", "", " two"}}},
