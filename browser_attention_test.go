@@ -288,3 +288,49 @@ func TestBrowserNotificationsNeedASecureContext(t *testing.T) {
 		t.Errorf("on plain http:// the notification switch shows (-want +got):\n%s", diff)
 	}
 }
+
+func TestBrowserNewMessagesCue(t *testing.T) {
+	b := newBrowser(t)
+	alice := b.newTab(b.ctx, "alice", chromedp.WithNewBrowserContext())
+	bob := b.newTab(b.ctx, "bob", chromedp.WithNewBrowserContext())
+	alice.join("alice", testRoom)
+	bob.join("bob", testRoom)
+	alice.waitLive()
+	bob.waitLive()
+	// A short window, so that a few messages overflow bob's log.
+	bob.do("make the window short", chromedp.EmulateViewport(800, 320))
+	for _, s := range []string{"one", "two", "three"} {
+		alice.say(s)
+	}
+	bob.waitForMessage("three")
+	bob.waitFor("bob's log overflows and he scrolls up", `(() => {
+		const log = document.getElementById('log');
+		log.scrollTop = 0;
+		return log.scrollHeight > log.clientHeight + 100;
+	})()`)
+	bob.waitFor("the scroll is seen", `document.getElementById('log').scrollTop === 0`)
+
+	for _, s := range []string{"four", "five", "six"} {
+		alice.say(s)
+	}
+	bob.waitForMessage("six")
+	type cue struct {
+		Shown  bool
+		Text   string
+		Covers bool // the cue overlaps the log
+	}
+	got := eval[cue](bob, `(() => {
+		const jump = document.getElementById('jump');
+		const j = jump.getBoundingClientRect();
+		const l = document.getElementById('log').getBoundingClientRect();
+		return {Shown: !jump.hidden, Text: jump.textContent, Covers: j.top < l.bottom && j.bottom > l.top};
+	})()`)
+	if diff := cmp.Diff(cue{Shown: true, Text: "3 new messages ↓"}, got); diff != "" {
+		t.Errorf("scrolled up while three messages came, bob's cue shows (-want +got):\n%s", diff)
+	}
+	bob.do("click the cue", chromedp.Click(chromedp.ID("jump")))
+	bob.waitFor("bob is at the bottom and the cue is gone", `(() => {
+		const log = document.getElementById('log');
+		return document.getElementById('jump').hidden && log.scrollHeight - log.scrollTop - log.clientHeight < 2;
+	})()`)
+}
