@@ -72,11 +72,15 @@ func oneHolder(t *testing.T, tabs []*tab) *tab {
 	return holder
 }
 
-// logIDs reads the ids of the log's entries, in the order shown.
+// logIDs reads the ids of the log's entries, in the order shown. Items
+// that are not events (the "New" divider) have no id and are skipped.
 func (tb *tab) logIDs() []uint64 {
 	tb.b.t.Helper()
 	var ids []uint64
 	for _, e := range tb.entries() {
+		if e.ID == "" {
+			continue
+		}
 		id, err := strconv.ParseUint(strings.TrimPrefix(e.ID, "e"), 10, 64)
 		if err != nil {
 			tb.fatalf("%s: log entry with id %q", tb.name, e.ID)
@@ -316,5 +320,53 @@ func TestBrowserNewTabCatchesUp(t *testing.T) {
 	ids := checkGapless(t, late)
 	if diff := cmp.Diff(checkGapless(t, first), ids); diff != "" {
 		t.Errorf("the late tab's log differs from the first's (-first +late):\n%s", diff)
+	}
+}
+
+// A browser may freeze a background tab. The holder steps aside before it
+// is frozen, so another tab carries on with the stream; thawed, it catches
+// up on what it missed.
+func TestBrowserFrozenHolderHandsOver(t *testing.T) {
+	b := newBrowser(t)
+	person := b.newTab(b.ctx, "blank", chromedp.WithNewBrowserContext())
+	one := b.newTab(person.ctx, "one")
+	two := b.newTab(person.ctx, "two")
+	one.join("one", testRoom)
+	one.waitLive()
+	two.join("two", testRoom)
+	two.waitLive()
+	holder := oneHolder(t, []*tab{one, two})
+	other := one
+	if holder == one {
+		other = two
+	}
+	freeze := func(state page.SetWebLifecycleStateState) {
+		t.Helper()
+		if _, err := chromedp.Call(holder.ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: state}); err != nil {
+			t.Fatalf("set %s's lifecycle state to %s: %v", holder.name, state, err)
+		}
+	}
+	other.waitForMemberState(holder.name, "online")
+	other.recordMembers()
+	freeze(page.SetWebLifecycleStateStateFrozen)
+	other.waitFor("the other tab takes the stream", `document.getElementById('conn').dataset.role === 'holder'`)
+	other.waitLive()
+	missed := []string{"said while " + holder.name + " was frozen", "and once more"}
+	for _, s := range missed {
+		other.say(s)
+	}
+	freeze(page.SetWebLifecycleStateStateActive)
+	holder.waitForTexts(missed)
+	if diff := cmp.Diff(checkGapless(t, other), checkGapless(t, holder)); diff != "" {
+		t.Errorf("after thawing, %s's log differs from %s's (-%s +%s):\n%s", holder.name, other.name, other.name, holder.name, diff)
+	}
+	if r := holder.role(); r != "follower" {
+		t.Errorf("after thawing, %s is %q, want a follower", holder.name, r)
+	}
+	// Chrome hides a page to freeze it (and DevTools keeps it hidden after
+	// thawing): its member stays present, idle, never away.
+	other.waitForMemberState(holder.name, "idle")
+	if diff := cmp.Diff([]string{"online", "idle"}, other.memberHistory()[holder.name]); diff != "" {
+		t.Errorf("%s saw the frozen tab's member as (-want +got):\n%s", other.name, diff)
 	}
 }
