@@ -77,27 +77,24 @@ func segments(text string) []segment {
 // the writer's, not the URL's. What is left must still be a URL by xurls'
 // rules and name a host.
 func linkLength(s string) int {
+	end := len(s)
+	if i := strings.IndexFunc(s, invisible); i >= 0 {
+		end = i
+	}
 	for {
-		n := len(s)
-		if i := strings.IndexFunc(s, invisible); i >= 0 {
-			n = i
-		}
-		for n > 0 {
-			r, size := utf8.DecodeLastRuneInString(s[:n])
-			if r < utf8.RuneSelf || !unicode.In(r, unicode.Pe, unicode.Pi, unicode.Pf) {
-				break
-			}
-			n -= size
-		}
-		if n == len(s) {
+		end = trimEnd(s[:end])
+		if end == len(s) {
 			break
 		}
-		// Cut short, it may now end in punctuation that xurls leaves out.
-		m := linkPattern.FindStringIndex(s[:n])
+		// Cut short, s may end inside a pair of brackets: xurls decides
+		// again. trimEnd leaves out at least what xurls would, so this
+		// repeats only after such a cut, not once per character.
+		m := linkPattern.FindStringIndex(s[:end])
 		if m == nil || m[0] != 0 {
 			return 0
 		}
 		s = s[:m[1]]
+		end = len(s)
 	}
 	authority := s[strings.Index(s, "://")+3:]
 	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
@@ -107,6 +104,23 @@ func linkLength(s string) int {
 		return 0
 	}
 	return len(s)
+}
+
+// trimEnd is the length of s without the punctuation a link does not end
+// in: the ASCII that xurls takes only inside a URL, and other punctuation
+// but dashes, connectors and opening brackets (xurls leaves out only the
+// "other" kind: 。 … ·).
+func trimEnd(s string) int {
+	n := len(s)
+	for n > 0 {
+		r, size := utf8.DecodeLastRuneInString(s[:n])
+		if r < utf8.RuneSelf && !strings.ContainsRune(`.,:;!?'*@\`, r) ||
+			r >= utf8.RuneSelf && !unicode.In(r, unicode.Po, unicode.Pe, unicode.Pi, unicode.Pf) {
+			break
+		}
+		n -= size
+	}
+	return n
 }
 
 func invisible(r rune) bool {

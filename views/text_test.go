@@ -57,6 +57,8 @@ func TestSegments(t *testing.T) {
 		{"ends before a direction override", "https://e.com/\u202egnp.exe x", []segment{link("https://e.com/"), text("\u202egnp.exe x")}},
 		{"ends before a zero-width space", "https://e.com/a\u200bb", []segment{link("https://e.com/a"), text("\u200bb")}},
 		{"cut short, a full stop goes outside", "https://e.com/a.\u200bb", []segment{link("https://e.com/a"), text(".\u200bb")}},
+		{"quotes and full stops alternating at the end", "https://e.com/a.”.”.”", []segment{link("https://e.com/a"), text(".”.”.”")}},
+		{"cut inside brackets", "https://e.com/a»(b\u200bc)", []segment{link("https://e.com/a"), text("»(b\u200bc)")}},
 		{"nothing left before an invisible character", "https://\u200bx", []segment{text("https://\u200bx")}},
 		{"zero-width joiner stays", "https://e.com/👨\u200d👩", []segment{link("https://e.com/👨\u200d👩")}},
 		{"line break ends it", "a https://b.c\nd", []segment{text("a "), link("https://b.c"), text("\nd")}},
