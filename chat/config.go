@@ -5,27 +5,31 @@ import "time"
 // Config holds the limits and timings of a Hub. Zero fields take the defaults
 // below.
 type Config struct {
-	History       int              // events kept per room
-	MaxRooms      int              // rooms that may exist at once
-	MaxMembers    int              // members one room may have
-	MaxOwnNames   int              // members one browser may have in one room
-	MaxReaders    int              // open streams, over all rooms
-	AwayTimeout   time.Duration    // a member away this long leaves the room
-	PresenceGrace time.Duration    // a member with no open stream this long is shown away
-	RoomIdle      time.Duration    // an empty room nobody reads is dropped after this
-	Now           func() time.Time // the clock; tests set it
+	History       int           // events kept per room
+	MaxRooms      int           // rooms that may exist at once
+	MaxMembers    int           // members one room may have
+	MaxOwnNames   int           // members one browser may have in one room
+	MaxReaders    int           // open streams, over all rooms
+	AwayTimeout   time.Duration // a member away this long leaves the room
+	PresenceGrace time.Duration // a member with no open stream this long is shown away
+	// PresenceDebounce is how long a change of presence waits before readers
+	// are sent the member list, so that a burst of changes is one update.
+	PresenceDebounce time.Duration
+	RoomIdle         time.Duration    // an empty room nobody reads is dropped after this
+	Now              func() time.Time // the clock; tests set it
 }
 
 // Defaults for Config.
 const (
-	DefaultHistory       = 1000
-	DefaultMaxRooms      = 1000
-	DefaultMaxMembers    = 200
-	DefaultMaxOwnNames   = 8
-	DefaultMaxReaders    = 10000
-	DefaultAwayTimeout   = 15 * time.Minute
-	DefaultPresenceGrace = 5 * time.Second
-	DefaultRoomIdle      = 10 * time.Minute
+	DefaultHistory          = 1000
+	DefaultMaxRooms         = 1000
+	DefaultMaxMembers       = 200
+	DefaultMaxOwnNames      = 8
+	DefaultMaxReaders       = 10000
+	DefaultAwayTimeout      = 15 * time.Minute
+	DefaultPresenceGrace    = 5 * time.Second
+	DefaultPresenceDebounce = 2 * time.Second
+	DefaultRoomIdle         = 10 * time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -49,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PresenceGrace <= 0 {
 		c.PresenceGrace = DefaultPresenceGrace
+	}
+	if c.PresenceDebounce <= 0 {
+		c.PresenceDebounce = DefaultPresenceDebounce
 	}
 	if c.RoomIdle <= 0 {
 		c.RoomIdle = DefaultRoomIdle

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -21,6 +22,7 @@ var (
 	ErrInvalidText    = errors.New("chat: the message is not valid text")
 	ErrMessageTooLong = errors.New("chat: the message is too long")
 	ErrNoRoom         = errors.New("chat: no such room")
+	ErrInvalidLimit   = fmt.Errorf("chat: limit must be a number from 1 to %d", MaxPage)
 )
 
 // A TextLimit names the limit a message went over.

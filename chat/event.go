@@ -11,10 +11,15 @@ type Kind uint8
 
 // The kinds of event a room records.
 const (
-	KindMessage  Kind = 1 // a member posted Text
-	KindJoin     Kind = 2 // a member joined the room
-	KindLeave    Kind = 3 // a member left, by choice or after being away too long
-	KindPresence Kind = 4 // a member went online (Online) or away
+	KindMessage Kind = 1 // a member posted Text
+	KindJoin    Kind = 2 // a member joined the room
+	KindLeave   Kind = 3 // a member left, by choice or after being away too long
+	// 4 was a change of presence, a history event no more.
+
+	// KindMembers is never stored: a Delivery of it carries the member list
+	// after a change of presence. Its ID is the room's newest event's, so a
+	// reader's resume point does not move.
+	KindMembers Kind = 5
 )
 
 // An Event is one entry of a room's history, as delivered to readers.
@@ -25,7 +30,6 @@ type Event struct {
 	Member uint64    // the member the event is by or about
 	Name   string    // that member's name at the time
 	Text   string    // the message, for KindMessage
-	Online bool      // the new state, for KindPresence
 }
 
 // Affects reports whether the event changes the member list.
@@ -35,7 +39,7 @@ func (e Event) Affects() bool { return e.Kind != KindMessage }
 // record (room, id, member) travels as associated data, so a record copied to
 // another room, position or sender fails to open.
 //
-// payload: kind(1) | flags(1) | unix nanoseconds(8) | len(name)(2) | name | text
+// payload: kind(1) | flags(1), zero | unix nanoseconds(8) | len(name)(2) | name | text
 const payloadHeader = 1 + 1 + 8 + 2
 
 var errBadPayload = errors.New("chat: malformed event payload")
@@ -43,9 +47,6 @@ var errBadPayload = errors.New("chat: malformed event payload")
 func (e Event) payload() []byte {
 	b := make([]byte, payloadHeader, payloadHeader+len(e.Name)+len(e.Text))
 	b[0] = byte(e.Kind)
-	if e.Online {
-		b[1] = 1
-	}
 	binary.BigEndian.PutUint64(b[2:], uint64(e.Time.UnixNano()))
 	binary.BigEndian.PutUint16(b[10:], uint16(len(e.Name)))
 	b = append(b, e.Name...)
@@ -63,7 +64,6 @@ func parsePayload(id, member uint64, b []byte) (Event, error) {
 	return Event{
 		ID:     id,
 		Kind:   Kind(b[0]),
-		Online: b[1] == 1,
 		Time:   time.Unix(0, int64(binary.BigEndian.Uint64(b[2:]))).UTC(),
 		Member: member,
 		Name:   string(b[payloadHeader : payloadHeader+n]),

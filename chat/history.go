@@ -59,3 +59,23 @@ func (h *history) oldest() (uint64, bool) {
 	}
 	return h.buf[h.start].id, true
 }
+
+// before returns a copy of at most limit records with ids less than id,
+// oldest first, and whether they begin at the oldest retained record (or
+// there is nothing retained before id at all).
+func (h *history) before(id uint64, limit int) (recs []record, start bool) {
+	if h.n == 0 || limit <= 0 {
+		return nil, true
+	}
+	first := h.buf[h.start].id
+	if id <= first {
+		return nil, true
+	}
+	end := min(int(id-first), h.n) // records [0, end) are older than id
+	from := max(end-limit, 0)
+	recs = make([]record, 0, end-from)
+	for i := from; i < end; i++ {
+		recs = append(recs, h.buf[(h.start+i)%len(h.buf)])
+	}
+	return recs, from == 0
+}

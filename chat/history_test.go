@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -42,5 +43,39 @@ func TestHistoryRing(t *testing.T) {
 	}
 	if id, ok := h.oldest(); !ok || id != 12 {
 		t.Errorf("oldest = %d, %v; want 12, true", id, ok)
+	}
+}
+
+func TestHistoryBefore(t *testing.T) {
+	h := newHistory(5)
+	if recs, start := h.before(100, 3); recs != nil || !start {
+		t.Fatalf("before on empty = %v, %v; want nil, true", recs, start)
+	}
+	for id := uint64(10); id <= 16; id++ { // keeps 12…16
+		h.add(record{id: id})
+	}
+	tests := []struct {
+		before    uint64
+		limit     int
+		want      []uint64
+		wantStart bool
+	}{
+		{17, 2, []uint64{15, 16}, false},
+		{17, 5, []uint64{12, 13, 14, 15, 16}, true},
+		{17, 9, []uint64{12, 13, 14, 15, 16}, true},
+		{99, 2, []uint64{15, 16}, false},
+		{15, 2, []uint64{13, 14}, false},
+		{15, 3, []uint64{12, 13, 14}, true},
+		{13, 3, []uint64{12}, true},
+		{12, 3, nil, true},
+		{5, 3, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("before %d limit %d", tt.before, tt.limit), func(t *testing.T) {
+			recs, start := h.before(tt.before, tt.limit)
+			if got := ids(recs); !slices.Equal(got, tt.want) || start != tt.wantStart {
+				t.Errorf("got %v, %v; want %v, %v", got, start, tt.want, tt.wantStart)
+			}
+		})
 	}
 }

@@ -11,11 +11,13 @@ import (
 )
 
 // A Delivery is an event on its way to a room's readers. Members is the
-// room's member list just after the event, for events that change it.
+// room's member list just after the event, for events that change it
+// (Event.Affects), and Seq that list's place in the room's sequence of lists.
 type Delivery struct {
 	Room    string
 	Event   Event
 	Members []Member
+	Seq     uint64
 }
 
 // Hub owns all rooms. It is safe for concurrent use.
@@ -127,7 +129,7 @@ func (h *Hub) Join(owner, roomName, name string) (Member, error) {
 			id: h.members.Add(1), owner: owner, name: display, key: key,
 			// A new member is about to open the room page; count them online
 			// until the grace period passes without a stream.
-			online: true, awaySince: now,
+			shown: Online, awaySince: now,
 		}
 		r.members[m.id] = m
 		r.names[key] = m.id
@@ -137,7 +139,7 @@ func (h *Hub) Join(owner, roomName, name string) (Member, error) {
 			delete(r.names, key)
 			return err
 		}
-		joined = Member{ID: m.id, Name: display, Online: true}
+		joined = Member{ID: m.id, Name: display, State: Online}
 		return nil
 	})
 	return joined, err
@@ -169,6 +171,9 @@ func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error
 			return ErrNotMember
 		}
 		r.touched = now
+		if m.streams == 0 {
+			m.awaySince = now // posting counts as being present
+		}
 		posted, err = r.append(h, Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text})
 		return err
 	})
@@ -210,7 +215,7 @@ func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
 		if m == nil {
 			return ErrNotMember
 		}
-		found = Member{ID: m.id, Name: m.name, Online: m.online}
+		found = Member{ID: m.id, Name: m.name, State: m.shown}
 		return nil
 	})
 	if err == ErrNoRoom {
@@ -219,68 +224,9 @@ func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
 	return found, err
 }
 
-// Attach records an open stream on a room, creating the room if needed. If
-// member is the owner's member in that room, it counts as online while the
-// stream is open. The returned function ends the attachment; call it once.
-func (h *Hub) Attach(owner, roomName string, member uint64) (detach func(), err error) {
-	if h.readers.Add(1) > int64(h.cfg.MaxReaders) {
-		h.readers.Add(-1)
-		return nil, ErrTooManyReaders
-	}
-	defer func() {
-		if err != nil {
-			h.readers.Add(-1)
-		}
-	}()
-	var r *room
-	var bound uint64
-	err = h.withRoom(roomName, true, func(rm *room, now time.Time) error {
-		r = rm
-		r.readers++
-		r.touched = now
-		if member == 0 {
-			return nil
-		}
-		m := r.find(owner, member)
-		if m == nil {
-			return nil
-		}
-		bound = m.id
-		m.streams++
-		if !m.online {
-			m.online = true
-			if _, err := r.append(h, Event{Kind: KindPresence, Time: now, Member: m.id, Name: m.name, Online: true}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var once sync.Once
-	return func() { once.Do(func() { h.detach(r, bound) }) }, nil
-}
-
-// detach undoes Attach. The room cannot have been dropped meanwhile, since a
-// room with readers is never idle.
-func (h *Hub) detach(r *room, member uint64) {
-	h.readers.Add(-1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := h.cfg.Now()
-	r.readers--
-	r.touched = now
-	if m := r.members[member]; m != nil {
-		m.streams--
-		if m.streams == 0 {
-			m.awaySince = now
-		}
-	}
-}
-
 // Run sweeps the rooms every interval until ctx ends: it shows members away,
-// removes those away too long, and drops idle rooms.
+// removes those away too long, sends readers changed member lists, and
+// drops idle rooms.
 func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()

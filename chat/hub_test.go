@@ -167,18 +167,18 @@ func TestPerBrowserAndServerLimits(t *testing.T) {
 	mustJoin(t, h, "a", "other", "three") // the limit is per room
 	mustJoin(t, h, "b", "lobby", "bob")   // and per browser
 
-	d1, err := h.Attach("", "lobby", 0)
+	d1, err := h.Attach("", "lobby")
 	must(t, err)
-	d2, err := h.Attach("", "other", 0)
+	d2, err := h.Attach("", "other")
 	must(t, err)
-	if _, err := h.Attach("", "third", 0); err != ErrTooManyReaders {
+	if _, err := h.Attach("", "third"); err != ErrTooManyReaders {
 		t.Fatalf("a stream over the limit = %v, want ErrTooManyReaders", err)
 	}
 	if h.Rooms() != 2 {
 		t.Fatalf("a refused stream made a room: %d rooms", h.Rooms())
 	}
 	d1()
-	d3, err := h.Attach("", "lobby", 0)
+	d3, err := h.Attach("", "lobby")
 	must(t, err)
 	d2()
 	d3()
@@ -267,7 +267,7 @@ func TestBacklogResumePoints(t *testing.T) {
 
 func TestBacklogOfEmptyRoom(t *testing.T) {
 	h, _, _ := newTestHub(t, Config{})
-	detach, err := h.Attach("", "quiet", 0)
+	detach, err := h.Attach("", "quiet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,77 +318,12 @@ func TestHistoryIsSealed(t *testing.T) {
 	}
 }
 
-func TestPresenceAndAwayTimeout(t *testing.T) {
-	h, f, clk := newTestHub(t, Config{PresenceGrace: 5 * time.Second, AwayTimeout: time.Minute})
-	alice := mustJoin(t, h, "a", "lobby", "alice")
-	detach, err := h.Attach("a", "lobby", alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(f.events()); n != 1 {
-		t.Fatalf("attaching right after joining published %d events, want only the join", n)
-	}
-	detach()
-	detach() // a second call does nothing
-
-	clk.Add(4 * time.Second)
-	must(t, h.Sweep())
-	if n := len(f.events()); n != 1 {
-		t.Fatalf("away for less than the grace period published %d events", n)
-	}
-
-	clk.Add(2 * time.Second)
-	must(t, h.Sweep())
-	evs := f.events()
-	if len(evs) != 2 || evs[1].Event.Kind != KindPresence || evs[1].Event.Online || evs[1].Members[0].Online {
-		t.Fatalf("after the grace period: %+v, want alice shown away", evs)
-	}
-
-	detach, err = h.Attach("a", "lobby", alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs = f.events()
-	if len(evs) != 3 || evs[2].Event.Kind != KindPresence || !evs[2].Event.Online || !evs[2].Members[0].Online {
-		t.Fatalf("coming back: %+v, want alice shown online", evs)
-	}
-	// An attachment that names someone else's member counts as a reader only.
-	other, err := h.Attach("b", "lobby", alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other()
-	detach()
-
-	clk.Add(59 * time.Second)
-	must(t, h.Sweep())
-	if evs := f.events(); evs[len(evs)-1].Event.Kind == KindLeave {
-		t.Fatal("left before the away timeout")
-	}
-	clk.Add(time.Second)
-	must(t, h.Sweep())
-	evs = f.events()
-	if last := evs[len(evs)-1]; last.Event.Kind != KindLeave || last.Event.Name != "alice" || len(last.Members) != 0 {
-		t.Fatalf("after the away timeout: %+v, want alice's leave", last)
-	}
-	if _, err := h.Membership("a", "lobby", alice.ID); err != ErrNotMember {
-		t.Fatalf("membership after timeout = %v", err)
-	}
-	if name, ok := h.Departed("a", "LOBBY"); !ok || name != "alice" {
-		t.Fatalf("Departed = %q, %v; want alice", name, ok)
-	}
-	if _, ok := h.Departed("b", "lobby"); ok {
-		t.Fatal("another browser sees alice's departure")
-	}
-	mustJoin(t, h, "c", "lobby", "Alice") // the name is free again
-}
-
 func TestIdleRoomIsDropped(t *testing.T) {
 	h, f, clk := newTestHub(t, Config{RoomIdle: time.Minute})
 	mustJoin(t, h, "a", "lobby", "alice")
 	first := f.events()[0].Event.ID
 	must(t, h.Leave("a", "lobby", 0))
-	detach, err := h.Attach("", "lobby", 0)
+	detach, err := h.Attach("", "lobby")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,10 @@ type Backlog struct {
 	// From is the id just before the first event: the point the reader is
 	// now at.
 	From uint64
-	// Members is the room's member list now.
+	// Members is the room's member list now, and Seq its place in the
+	// room's sequence of lists (see Delivery).
 	Members []Member
+	Seq     uint64
 	// Last is the newest event's id; the events end with it when there are
 	// any.
 	Last uint64
@@ -68,7 +70,7 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 			b.From = since
 		}
 		b.recs = r.hist.after(b.From)
-		b.Members = r.memberList()
+		b.Members, b.Seq = r.memberList(), r.seq
 		return nil
 	})
 	return b, err
@@ -85,4 +87,59 @@ func (h *Hub) open(roomName string, rec record) (Event, error) {
 		return Event{}, fmt.Errorf("open event %d: %w", rec.id, err)
 	}
 	return ev, nil
+}
+
+// A Page is a run of a room's history, oldest first, for a reader scrolling
+// back through it.
+type Page struct {
+	Events []Event
+	// Start is true when Events begin at the oldest event the room keeps,
+	// or when nothing kept is older than the page was asked from.
+	Start bool
+	// Last is the room's newest event id when the page was read.
+	Last uint64
+	// Members is the room's member list when the page was read, and Seq
+	// its place in the room's sequence of lists.
+	Members []Member
+	Seq     uint64
+}
+
+// MaxPage is the most events History returns at once.
+const MaxPage = 200
+
+// History returns up to limit (1…MaxPage) of a room's kept events with ids
+// less than before; before 0 asks for the newest. The records are copied
+// under the room's lock and opened after it is released. A room that does
+// not exist is ErrNoRoom; a limit out of range is ErrInvalidLimit.
+func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
+	if limit < 1 || limit > MaxPage {
+		return Page{}, ErrInvalidLimit
+	}
+	name, err := RoomName(roomName)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	var recs []record
+	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
+		p.Last = r.last()
+		if before == 0 || before > r.next {
+			before = r.next
+		}
+		recs, p.Start = r.hist.before(before, limit)
+		p.Members, p.Seq = r.memberList(), r.seq
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	p.Events = make([]Event, 0, len(recs))
+	for _, rec := range recs {
+		ev, err := h.open(name, rec)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Events = append(p.Events, ev)
+	}
+	return p, nil
 }

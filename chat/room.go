@@ -10,9 +10,9 @@ import (
 
 // A Member is one name in one room, as shown in the member list.
 type Member struct {
-	ID     uint64
-	Name   string
-	Online bool // has an open stream, or had one less than the presence grace ago
+	ID    uint64
+	Name  string
+	State Presence
 }
 
 // member is the room's record of a Member.
@@ -22,9 +22,10 @@ type member struct {
 	name  string
 	key   string // the name's comparison key
 
-	streams   int       // open streams bound to this member
-	online    bool      // what the room was last told
-	awaySince time.Time // when streams last fell to zero
+	streams   int       // open streams that keep it present
+	visible   int       // those of them from a visible tab
+	shown     Presence  // what the member list says
+	awaySince time.Time // when streams last fell to zero, or its last post since
 }
 
 // room is the state of one room. Every field is guarded by mu.
@@ -39,6 +40,10 @@ type room struct {
 	names   map[string]uint64 // name key → member id
 	readers int               // open streams, members' or anyone's
 	touched time.Time         // last join, leave, post, attach or detach
+
+	seq         uint64    // grows with every change of the member list
+	unsent      bool      // the list changed since readers were last sent it
+	unsentSince time.Time // when it first did
 }
 
 func newRoom(name string, base uint64, capacity int, now time.Time) *room {
@@ -72,7 +77,10 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 	r.next++
 	d := Delivery{Room: r.name, Event: ev}
 	if ev.Affects() {
-		d.Members = r.memberList()
+		// A join or leave carries the list, pending presence changes with it.
+		r.seq++
+		r.unsent = false
+		d.Members, d.Seq = r.memberList(), r.seq
 	}
 	h.publish(d)
 	return ev, nil
@@ -82,7 +90,7 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 func (r *room) memberList() []Member {
 	list := make([]Member, 0, len(r.members))
 	for _, m := range r.members {
-		list = append(list, Member{ID: m.id, Name: m.name, Online: m.online})
+		list = append(list, Member{ID: m.id, Name: m.name, State: m.shown})
 	}
 	slices.SortFunc(list, func(a, b Member) int {
 		return cmp.Or(cmp.Compare(r.members[a.ID].key, r.members[b.ID].key), cmp.Compare(a.ID, b.ID))
@@ -118,27 +126,20 @@ func (r *room) remove(h *Hub, m *member, now time.Time) error {
 	return err
 }
 
-// expire shows members away after the grace period, and removes those away
-// for longer than the away timeout.
+// expire updates what the list shows of members whose last stream closed,
+// removes those away for longer than the away timeout, and sends readers
+// the list if presence changed.
 func (r *room) expire(h *Hub, now time.Time) error {
 	for _, m := range r.members {
-		if m.streams > 0 {
-			continue
-		}
-		away := now.Sub(m.awaySince)
-		if away >= h.cfg.AwayTimeout {
+		if m.streams == 0 && now.Sub(m.awaySince) >= h.cfg.AwayTimeout {
 			if err := r.remove(h, m, now); err != nil {
 				return err
 			}
 			continue
 		}
-		if m.online && away >= h.cfg.PresenceGrace {
-			m.online = false
-			if _, err := r.append(h, Event{Kind: KindPresence, Time: now, Member: m.id, Name: m.name}); err != nil {
-				return err
-			}
-		}
+		r.refresh(m, now, h.cfg.PresenceGrace)
 	}
+	r.publishList(h, now)
 	return nil
 }
 

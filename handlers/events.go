@@ -3,7 +3,9 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -16,8 +18,8 @@ import (
 const resetNotice = "Your place in this room's history is gone (the server restarted, or too much happened while you were away); what the room still keeps follows."
 
 // streamEvents is a room's event stream. Anyone may read it. A reader that
-// names one of its browser's members (?m=) keeps that member online while
-// connected. The resume point is Last-Event-ID, else ?since=; with neither,
+// names its browser's members (?m=, repeated; ?idle= for those whose tabs
+// are all hidden) keeps them present while connected. The resume point is Last-Event-ID, else ?since=; with neither,
 // only live events are sent.
 func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -29,11 +31,11 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 		if err != nil {
 			return err
 		}
-		id, err := memberParam(c.QueryParam("m"))
+		binds, err := bindParams(c.QueryParams())
 		if err != nil {
 			return err
 		}
-		detach, err := hub.Attach(session(c), room, id)
+		detach, err := hub.Attach(session(c), room, binds...)
 		if err != nil {
 			return err
 		}
@@ -53,6 +55,36 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 	}
 }
 
+// maxBinds bounds the members one stream may keep present: far above the
+// names one browser may hold in a room, which is what a shared stream binds.
+const maxBinds = 64
+
+// bindParams reads the members a stream keeps present: each m=ID, shown
+// idle when also listed as idle=ID (an idle=ID alone counts too).
+func bindParams(q url.Values) ([]chat.Bind, error) {
+	ids := append(q["m"], q["idle"]...)
+	if len(ids) > maxBinds {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("a stream may keep at most %d members present", maxBinds))
+	}
+	idle := make(map[uint64]bool)
+	for _, v := range q["idle"] {
+		id, err := memberParam(v)
+		if err != nil {
+			return nil, err
+		}
+		idle[id] = true
+	}
+	binds := make([]chat.Bind, 0, len(ids))
+	for _, v := range ids {
+		id, err := memberParam(v)
+		if err != nil {
+			return nil, err
+		}
+		binds = append(binds, chat.Bind{Member: id, Idle: idle[id]})
+	}
+	return binds, nil
+}
+
 // resumePoint reads Last-Event-ID, else ?since=.
 func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 	v, what := c.Request().Header.Get("Last-Event-ID"), "Last-Event-ID"
@@ -70,29 +102,24 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 }
 
 // sendBacklog sends a reader what it missed: a reset first when its resume
-// point was not in the room's history, then the retained events. The member
-// list as it is now travels once, with the first event that changes it, so
-// a long backlog does not repeat it.
+// point was not in the room's history, then the retained events, then the
+// member list as it is now, once (a long backlog does not repeat it).
 func sendBacklog(send func([]byte) error, b chat.Backlog) error {
 	var buf bytes.Buffer
 	if b.Reset {
 		writeEvent(&buf, b.From, "reset", []byte(resetNotice))
 	}
-	members := false
 	for ev, err := range b.Events() {
 		if err != nil {
 			return err
 		}
-		var m []byte
-		if ev.Affects() && !members {
-			m, members = renderMembers(b.Members), true
-		}
-		writeEvent(&buf, ev.ID, "", eventData(ev, m))
+		writeEvent(&buf, ev.ID, "", eventData(ev, nil))
 		if err := send(buf.Bytes()); err != nil {
 			return err
 		}
 		buf.Reset()
 	}
+	writeEvent(&buf, b.Last, membersEvent, renderMembers(b.Members, b.Seq))
 	return send(buf.Bytes())
 }
 

@@ -217,24 +217,38 @@ func TestStreamIgnoresClientStreamParameter(t *testing.T) {
 	}
 }
 
-// A backlog carries the member list once, not with every join and leave in
-// it; live events that change the list carry it each time.
-func TestBacklogCarriesMembersOnce(t *testing.T) {
+// A backlog carries no member list in its joins and leaves but ends with
+// one members event, current, at the backlog's last id; live events that
+// change the list carry it each time.
+func TestBacklogEndsWithTheMemberList(t *testing.T) {
 	srv := newTestServer(t, chat.Config{}, Config{})
 	for _, name := range []string{"a", "b", "c", "d"} {
 		srv.browser(t).join("lobby", name)
 	}
 	s := srv.browser(t).stream("/rooms/lobby/events?since=0", nil)
 	evs := s.take(t, 4)
-	lists := 0
 	for _, ev := range evs {
-		lists += strings.Count(ev.data, `id="members"`)
+		if strings.Contains(ev.data, `id="members"`) {
+			t.Fatalf("a backlog event carries the member list: %q", ev.data)
+		}
 	}
-	if lists != 1 || !strings.Contains(evs[0].data, `id="members"`) || !strings.Contains(evs[0].data, `data-member="4"`) {
-		t.Fatalf("backlog carries the member list %d times (first event %q), want once, current, on the first join", lists, evs[0].data)
+	list := s.nextList(t, 5*time.Second)
+	if list.id != evs[3].id || strings.Count(list.data, `data-member=`) != 4 || !strings.Contains(list.data, `data-seq="4"`) {
+		t.Fatalf("members event = %+v, want id %d, 4 members, seq 4", list, evs[3].id)
 	}
 	srv.browser(t).join("lobby", "e")
-	if live := s.next(t, 5*time.Second); strings.Count(live.data, `id="members"`) != 1 {
+	if live := s.next(t, 5*time.Second); strings.Count(live.data, `id="members"`) != 1 || !strings.Contains(live.data, `data-seq="5"`) {
 		t.Fatalf("a live join without the member list: %q", live.data)
+	}
+	// A stream with no resume point gets no list at the start.
+	bare := srv.browser(t).stream("/rooms/lobby/events", nil)
+	srv.browser(t).join("lobby", "f")
+	if ev := bare.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") {
+		t.Fatalf("live-only stream: %+v", ev)
+	}
+	select {
+	case l := <-bare.lists:
+		t.Fatalf("a live-only stream got a member list at the start: %+v", l)
+	default:
 	}
 }

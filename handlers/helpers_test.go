@@ -176,7 +176,8 @@ type sseEvent struct {
 // ends, a decimal id and non-empty data on every event.
 type stream struct {
 	resp     *http.Response
-	events   chan sseEvent
+	events   chan sseEvent // history events and resets
+	lists    chan sseEvent // member-list updates (event: members)
 	comments chan string
 	done     chan error // the reason reading stopped
 	cancel   context.CancelFunc
@@ -219,7 +220,7 @@ func (b *browser) streamThrough(path string, header http.Header, wrap func(io.Re
 	if wrap != nil {
 		body = wrap(body)
 	}
-	s := &stream{resp: resp, events: make(chan sseEvent, 100000), comments: make(chan string, 1000), done: make(chan error, 1), cancel: cancel}
+	s := &stream{resp: resp, events: make(chan sseEvent, 100000), lists: make(chan sseEvent, 1000), comments: make(chan string, 1000), done: make(chan error, 1), cancel: cancel}
 	go s.read(body)
 	b.t.Cleanup(s.close)
 	return s
@@ -260,7 +261,11 @@ func (s *stream) read(body io.Reader) {
 				s.done <- fmt.Errorf("event %d with empty data", ev.id)
 				return
 			}
-			s.events <- ev
+			if ev.name == "members" {
+				s.lists <- ev
+			} else {
+				s.events <- ev
+			}
 			ev, hasID, hasData, data = sseEvent{}, false, false, nil
 		case strings.HasPrefix(line, ":"):
 			s.comments <- line
@@ -291,6 +296,20 @@ func (s *stream) next(t *testing.T, timeout time.Duration) sseEvent {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// nextList returns the next member-list update.
+func (s *stream) nextList(t *testing.T, timeout time.Duration) sseEvent {
+	t.Helper()
+	select {
+	case ev := <-s.lists:
+		return ev
+	case err := <-s.done:
+		t.Fatalf("stream ended waiting for a member list: %v", err)
+	case <-time.After(timeout):
+		t.Fatalf("no member list within %v", timeout)
+	}
+	return sseEvent{}
 }
 
 // nextErr is next for goroutines other than the test's.
@@ -341,4 +360,20 @@ func textOf(data string) string {
 	}
 	text, _, _ := strings.Cut(rest, "</p>")
 	return text
+}
+
+// session is the browser's session id, as the hub knows it.
+func (b *browser) session() string {
+	b.t.Helper()
+	u, err := url.Parse(b.srv.URL)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c.Value
+		}
+	}
+	b.t.Fatal("the browser has no session cookie")
+	return ""
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -254,4 +255,26 @@ func TestJoinRenewsSession(t *testing.T) {
 	// Both of the victim's members moved to the new id.
 	victim.say("lobby", first, "one")
 	victim.say("lobby", second, "two")
+}
+
+// The room page shows only the newest events; older ones are a history
+// page away.
+func TestRoomPageShowsTheNewestEvents(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	for i := range 60 {
+		alice.say("lobby", me, fmt.Sprintf("message %d.", i))
+	}
+	status, _, body := alice.get("/rooms/lobby?m="+strconv.FormatUint(me, 10), nil)
+	if status != http.StatusOK {
+		t.Fatalf("room page: %d", status)
+	}
+	shown := strings.Count(body, `class="msg own"`)
+	if shown != firstPage || !strings.Contains(body, "message 59.") || !strings.Contains(body, "message 10.") || strings.Contains(body, "message 9.") {
+		t.Errorf("room page shows %d messages; want the newest %d, 10…59", shown, firstPage)
+	}
+	if strings.Contains(body, "joined the room") {
+		t.Error("room page shows the join, which is older than the newest page")
+	}
 }

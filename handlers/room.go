@@ -11,6 +11,10 @@ import (
 	"github.com/cloakroom/cloakroom/views"
 )
 
+// firstPage is how many of the newest events the room page shows; older ones
+// are loaded as the reader scrolls back.
+const firstPage = 50
+
 // showRoomPage renders a room for one of the browser's members in it (?m=,
 // else its latest). A browser with no member there is sent to the join
 // page, with the name it last had in the room filled in.
@@ -41,19 +45,12 @@ func showRoomPage(hub *chat.Hub) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		b, err := hub.Backlog(room, 0)
+		p, err := hub.History(room, 0, firstPage)
 		if err != nil {
 			return err
 		}
-		events := make([]chat.Event, 0, b.Len())
-		for ev, err := range b.Events() {
-			if err != nil {
-				return err
-			}
-			events = append(events, ev)
-		}
 		return render(c, http.StatusOK, views.RoomPage(views.Room{
-			Name: room, Me: me, Events: events, Members: b.Members, Last: b.Last,
+			Name: room, Me: me, Events: p.Events, Start: p.Start, Members: p.Members, Seq: p.Seq, Last: p.Last,
 		}))
 	}
 }

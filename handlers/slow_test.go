@@ -193,41 +193,71 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 	}
 }
 
-// A member with an open stream is online; without one, away after the
-// grace period; every reader is told. Another browser's stream naming the
-// member changes nothing.
+// A member's streams say whether it is online (a visible tab), idle (only
+// hidden tabs) or away (none, after the grace period). Readers learn it
+// from debounced member-list updates that take no event id; another
+// browser's stream naming the member changes nothing.
 func TestPresenceFollowsStreams(t *testing.T) {
 	clk := newClock()
-	srv := newTestServer(t, chat.Config{PresenceGrace: 5 * time.Second, Now: clk.Now}, Config{})
+	srv := newTestServer(t, chat.Config{PresenceGrace: 5 * time.Second, PresenceDebounce: 2 * time.Second, Now: clk.Now}, Config{})
 	alice := srv.browser(t)
 	me := alice.join("lobby", "alice")
-	m := "/rooms/lobby/events?m=" + strconv.FormatUint(me, 10)
-	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
+	id := strconv.FormatUint(me, 10)
+	watch := srv.browser(t).stream("/rooms/lobby/events?since=0", nil)
+	joined := watch.next(t, 5*time.Second)
+	watch.nextList(t, 5*time.Second) // the backlog's
 
-	mine := alice.stream(m, nil)
+	sweep := func(d time.Duration) {
+		t.Helper()
+		clk.Add(d)
+		if err := srv.hub.Sweep(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func(want string) {
+		t.Helper()
+		l := watch.nextList(t, 5*time.Second)
+		if l.id != joined.id || !strings.Contains(l.data, `<li class="member `+want+`" data-member="`+id+`">`) {
+			t.Fatalf("member list %+v, want alice %s at id %d", l, want, joined.id)
+		}
+	}
+
+	mine := alice.stream("/rooms/lobby/events?m="+id, nil)
 	waitFor(t, 5*time.Second, "alice's stream", func() bool { return srv.hub.Readers("lobby") == 2 })
 	mine.close()
 	waitFor(t, 5*time.Second, "alice's stream to close", func() bool { return srv.hub.Readers("lobby") == 1 })
-	clk.Add(5 * time.Second)
-	if err := srv.hub.Sweep(); err != nil {
-		t.Fatal(err)
-	}
-	away := watch.next(t, 5*time.Second)
-	if !strings.Contains(away.data, `<li class="member away" data-member="`+strconv.FormatUint(me, 10)+`">`) || !strings.Contains(away.data, `hx-swap-oob="true"`) {
-		t.Fatalf("after alice's stream closed: %q, want her shown away", away.data)
-	}
+	sweep(5 * time.Second) // the grace is over; the debounce starts
+	sweep(2 * time.Second)
+	state("away")
 
-	srv.browser(t).stream(m, nil)
+	srv.browser(t).stream("/rooms/lobby/events?m="+id, nil)
 	waitFor(t, 5*time.Second, "the other browser's stream", func() bool { return srv.hub.Readers("lobby") == 2 })
+	if m, err := srv.hub.Membership(alice.session(), "lobby", me); err != nil || m.State != chat.Away {
+		t.Fatalf("another browser's stream made alice %v (%v)", m.State, err)
+	}
 	alice.say("lobby", me, "hi")
-	if ev := watch.next(t, 5*time.Second); ev.id != away.id+1 || textOf(ev.data) != "hi" {
-		t.Fatalf("next event = %+v, want alice's message and no presence change", ev)
+	if ev := watch.next(t, 5*time.Second); ev.id != joined.id+1 || textOf(ev.data) != "hi" {
+		t.Fatalf("next event = %+v, want alice's message at %d: presence takes no ids", ev, joined.id+1)
 	}
 
-	alice.stream(m, nil)
-	back := watch.next(t, 5*time.Second)
-	if back.id != away.id+2 || !strings.Contains(back.data, `<li class="member online"`) {
-		t.Fatalf("after alice came back: %+v, want her shown online", back)
+	hidden := alice.stream("/rooms/lobby/events?m="+id+"&idle="+id, nil)
+	waitFor(t, 5*time.Second, "alice's hidden tab", func() bool { return srv.hub.Readers("lobby") == 3 })
+	sweep(2 * time.Second)
+	if l := watch.nextList(t, 5*time.Second); l.id != joined.id+1 || !strings.Contains(l.data, `<li class="member idle" data-member="`+id+`">`) {
+		t.Fatalf("with a hidden tab: %+v, want alice idle", l)
+	}
+	alice.stream("/rooms/lobby/events?m="+id, nil)
+	waitFor(t, 5*time.Second, "alice's visible tab", func() bool { return srv.hub.Readers("lobby") == 4 })
+	sweep(2 * time.Second)
+	if l := watch.nextList(t, 5*time.Second); !strings.Contains(l.data, `<li class="member online" data-member="`+id+`">`) {
+		t.Fatalf("with a visible tab: %+v, want alice online", l)
+	}
+	hidden.close()
+
+	for _, bad := range []string{"?m=x", "?idle=-1", "?m=" + strings.Repeat("1&m=", 64) + "1"} {
+		if status, _, _ := alice.get("/rooms/lobby/events"+bad, nil); status != http.StatusBadRequest {
+			t.Errorf("GET events%s = %d, want 400", bad, status)
+		}
 	}
 }
 

@@ -46,15 +46,23 @@ func NewStreams() *Streams {
 // does not block (the r3labs stream goroutine drains its queue into
 // per-reader writers that never wait on the network).
 func (s *Streams) Publish(d chat.Delivery) {
-	var members []byte
-	if d.Event.Affects() {
-		members = renderMembers(d.Members)
+	ev := &sse.Event{ID: []byte(strconv.FormatUint(d.Event.ID, 10))}
+	switch {
+	case d.Event.Kind == chat.KindMembers:
+		ev.Event = []byte(membersEvent)
+		ev.Data = renderMembers(d.Members, d.Seq)
+	case d.Event.Affects():
+		ev.Data = eventData(d.Event, renderMembers(d.Members, d.Seq))
+	default:
+		ev.Data = eventData(d.Event, nil)
 	}
-	s.sse.Publish(d.Room, &sse.Event{
-		ID:   []byte(strconv.FormatUint(d.Event.ID, 10)),
-		Data: eventData(d.Event, members),
-	})
+	s.sse.Publish(d.Room, ev)
 }
+
+// membersEvent names the event that carries a room's member list after a
+// change of presence. Its id is the room's newest event's: it is not a
+// history event, and does not move a reader's resume point.
+const membersEvent = "members"
 
 // Dropped forgets the stream of a room the hub dropped. The hub drops only
 // rooms with no readers, which is when r3labs can remove a stream without
@@ -95,9 +103,9 @@ func eventData(ev chat.Event, members []byte) []byte {
 	return buf.Bytes()
 }
 
-func renderMembers(members []chat.Member) []byte {
+func renderMembers(members []chat.Member, seq uint64) []byte {
 	var buf bytes.Buffer
-	_ = views.MemberList(members, 0, true).Render(context.Background(), &buf)
+	_ = views.MemberList(members, seq, 0, true).Render(context.Background(), &buf)
 	return buf.Bytes()
 }
 
@@ -121,9 +129,13 @@ func writeEvent(buf *bytes.Buffer, id uint64, name string, data []byte) {
 	buf.WriteByte('\n')
 }
 
-// frameID reads the id of a frame r3labs wrote ("id: N\n..."); comments
-// have none.
+// frameID reads the id of a frame r3labs wrote ("id: N\n..."); comments,
+// and named events (which repeat the id of the event before them), have
+// none.
 func frameID(frame []byte) (uint64, bool) {
+	if bytes.Contains(frame, []byte("\nevent: ")) {
+		return 0, false
+	}
 	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
 	if !ok {
 		return 0, false

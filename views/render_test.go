@@ -53,16 +53,21 @@ func TestEventItem(t *testing.T) {
 			}
 		}
 	}
-	if got := renderString(t, EventItem(chat.Event{ID: 11, Kind: chat.KindPresence, Member: 4, Name: "bob"}, 0)); got != "" {
-		t.Errorf("a presence change has a log entry: %q", got)
+	if got := renderString(t, EventItem(chat.Event{ID: 11, Kind: chat.KindMembers, Member: 4, Name: "bob"}, 0)); got != "" {
+		t.Errorf("a member-list update has a log entry: %q", got)
 	}
 }
 
 func TestMemberList(t *testing.T) {
-	members := []chat.Member{{ID: 1, Name: "alice", Online: true}, {ID: 2, Name: "bob"}}
-	page := renderString(t, MemberList(members, 2, false))
-	oob := renderString(t, MemberList(members, 0, true))
-	for _, w := range []string{`<li class="member online" data-member="1">`, `<li class="member away me" data-member="2">`} {
+	members := []chat.Member{{ID: 1, Name: "alice", State: chat.Online}, {ID: 2, Name: "bob"}, {ID: 3, Name: "carol", State: chat.Idle}}
+	page := renderString(t, MemberList(members, 7, 2, false))
+	oob := renderString(t, MemberList(members, 7, 0, true))
+	for _, w := range []string{
+		`data-seq="7"`,
+		`<li class="member online" data-member="1">`, `<span class="state">online</span>`,
+		`<li class="member away me" data-member="2">`, `<span class="state">away</span>`,
+		`<li class="member idle" data-member="3">`, `<span class="state">idle</span>`,
+	} {
 		if !strings.Contains(page, w) {
 			t.Errorf("page list %q lacks %q", page, w)
 		}

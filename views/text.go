@@ -142,9 +142,4 @@ func eventsURL(room string, since uint64, me uint64) string {
 	return roomPath(room) + "/events?since=" + idString(since) + "&m=" + idString(me)
 }
 
-func memberState(m chat.Member) string {
-	if m.Online {
-		return "online"
-	}
-	return "away"
-}
+func memberState(m chat.Member) string { return m.State.String() }
