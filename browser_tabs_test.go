@@ -370,3 +370,33 @@ func TestBrowserFrozenHolderHandsOver(t *testing.T) {
 		t.Errorf("%s saw the frozen tab's member as (-want +got):\n%s", other.name, diff)
 	}
 }
+
+// The connection state says what the stream is doing: when the server goes
+// away, Reconnecting… at once, and Offline once retries keep failing.
+func TestBrowserConnectionStates(t *testing.T) {
+	b := newBrowser(t)
+	tb := b.newTab(b.ctx, "tab", chromedp.WithNewBrowserContext())
+	tb.join("someone", testRoom)
+	tb.waitLive()
+	eval[bool](tb, `(() => {
+		const conn = document.getElementById('conn');
+		const seen = window.cloakroomTestConn = [conn.dataset.state + ' ' + conn.textContent];
+		new MutationObserver(() => {
+			const now = conn.dataset.state + ' ' + conn.textContent;
+			if (seen[seen.length - 1] !== now) seen.push(now);
+		}).observe(conn, {attributes: true, childList: true, characterData: true, subtree: true});
+		return true;
+	})()`)
+	if err := b.stopApp(); err != nil {
+		t.Fatalf("stopping the app: %v", err)
+	}
+	tb.waitForWithin(presenceWait, "the page says it is offline", `document.getElementById('conn').dataset.state === 'offline'`)
+	got := eval[[]string](tb, `window.cloakroomTestConn`)
+	if diff := cmp.Diff([]string{"live Live", "reconnecting Reconnecting…", "offline Offline"}, got); diff != "" {
+		t.Errorf("with the server gone, the connection state went (-want +got):\n%s", diff)
+	}
+	// Each failed attempt is a console error of the browser's own; they
+	// are expected here. Leaving the page ends the retries first.
+	tb.do("leave the page", chromedp.Navigate("about:blank"))
+	tb.takeConsoleErrors()
+}

@@ -63,6 +63,9 @@ type browser struct {
 	t    *testing.T
 	ctx  context.Context // the browser's first context; tabs derive from it
 	base string          // the app's base URL
+	// stopApp stops the app before the test ends, and returns what run
+	// returned.
+	stopApp func() error
 
 	mu     sync.Mutex
 	errors []string // error-level console messages, "tab: text"
@@ -73,7 +76,7 @@ type browser struct {
 func newBrowser(t *testing.T, flags ...string) *browser {
 	t.Helper()
 	path := chromiumPath(t)
-	base, _ := startApp(t, flags...)
+	base, stopApp := startApp(t, flags...)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -105,7 +108,7 @@ func newBrowser(t *testing.T, flags ...string) *browser {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", path, err)
 	}
-	return &browser{t: t, ctx: bctx, base: base}
+	return &browser{t: t, ctx: bctx, base: base, stopApp: stopApp}
 }
 
 // tab is one page of the browser, named for the person using it.
