@@ -341,7 +341,11 @@ function room(log) {
     since: Number(log.dataset.last) || 0,
     onEvent,
     onState: setConn,
-    onRole: (role) => { if (conn) conn.dataset.role = role; },
+    onRole: (role) => {
+      if (!conn) return;
+      conn.dataset.role = role;
+      conn.title = role === 'follower' ? 'Shared: another tab of this room holds the connection' : '';
+    },
     onLost: reloadSoon,
   });
 

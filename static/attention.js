@@ -148,6 +148,10 @@ export class Attention {
     d.className = 'new-divider';
     d.dataset.ui = 'new';
     d.textContent = 'New';
+    const more = document.createElement('span');
+    more.className = 'visually-hidden';
+    more.textContent = ' since you were away';
+    d.append(more);
     li.before(d);
     this.divider = d;
   }

@@ -54,7 +54,7 @@ function randomTab() {
 }
 
 // seqOf reads a member list's data-seq; lists without one sort first.
-export function seqOf(html) {
+function seqOf(html) {
   const m = /\bdata-seq="(\d+)"/.exec(html);
   return m ? Number(m[1]) : -1;
 }
