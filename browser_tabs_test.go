@@ -400,3 +400,31 @@ func TestBrowserConnectionStates(t *testing.T) {
 	tb.do("leave the page", chromedp.Navigate("about:blank"))
 	tb.takeConsoleErrors()
 }
+
+// Without BroadcastChannel the tabs cannot share: each keeps a stream of
+// its own, and still shows everything once.
+func TestBrowserTabsWithoutBroadcastChannel(t *testing.T) {
+	b := newBrowser(t)
+	person := b.newTab(b.ctx, "blank", chromedp.WithNewBrowserContext())
+	tabs := []*tab{b.newTab(person.ctx, "one"), b.newTab(person.ctx, "two")}
+	for _, tb := range tabs {
+		if _, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.BroadcastChannel`}); err != nil {
+			t.Fatal(err)
+		}
+		tb.join(tb.name, testRoom)
+		tb.waitLive()
+	}
+	for _, tb := range tabs {
+		if r := tb.role(); r != "solo" {
+			t.Errorf("%s is %q, want solo", tb.name, r)
+		}
+		tb.sayWithEnter("alone in " + tb.name)
+	}
+	for _, tb := range tabs {
+		tb.waitForTexts([]string{"alone in one", "alone in two"})
+		checkGapless(t, tb)
+		for _, other := range tabs {
+			tb.waitForMemberState(other.name, "online")
+		}
+	}
+}
