@@ -86,7 +86,7 @@ func TestRoomPage(t *testing.T) {
 		`&lt;i&gt;hello&lt;/i&gt;` + "\nworld",
 		`class="msg own"`,
 		`alice</span> joined the room`,
-		`hx-sse:connect="/rooms/lobby/events?since=`,
+		`data-events="/rooms/lobby/events"`, `data-last="`,
 		`<li class="member online me" data-member="` + strconv.FormatUint(me, 10) + `"`,
 		`<label for="text"`,
 		`action="/rooms/lobby/messages"`, `action="/rooms/lobby/leave"`,
