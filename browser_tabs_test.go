@@ -144,8 +144,9 @@ func (tb *tab) memberStates() map[string]string {
 // presenceWait bounds a wait for a member list to show a change of
 // presence: the server shows a member away only after the presence grace
 // (5 s), and sends lists at most every 2 s; a tab that crashed is noticed
-// first, which with heartbeats takes a few seconds more.
-const presenceWait = 20 * time.Second
+// first, which with heartbeats takes a few seconds more (about 15 s in all,
+// more on a busy machine).
+const presenceWait = 30 * time.Second
 
 // waitForMemberState waits until the tab's member list shows name in state.
 func (tb *tab) waitForMemberState(name, state string) {

@@ -24,7 +24,7 @@ import { EventStream } from './stream.js';
 const RECONNECT_DEBOUNCE = 400; // changes of the tabs' states, coalesced into one reconnect
 const TAKEOVER_SETTLE = 200;   // a new holder waits this long for the other tabs' hellos
 const BEAT = 1000;             // heartbeat election: how often each tab says it is there
-const STALE = 3000;            // a tab not heard from this long is asked whether it is there
+const STALE = 2500;            // a tab not heard from this long is asked whether it is there
 const PROBE_WAIT = 1500;       // ... and counted gone when it has not answered in this long
 const HELLO_WAIT = 400;        // a new tab waits this long for a holder to answer before it claims
 const CLAIM_WAIT = 300;        // a claim that no better one contests this long wins
