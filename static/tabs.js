@@ -368,7 +368,9 @@ export class RoomStream {
   }
 
   startStream() {
-    if (this.stream || this.stopped) return;
+    // A holder that stepped down while it waited for the others' hellos
+    // must not open a stream after all.
+    if (this.stream || this.stopped || (this.role !== 'holder' && this.role !== 'solo')) return;
     this.streamKey = this.streamParams().toString();
     this.stream = new EventStream({
       url: () => {
