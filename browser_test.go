@@ -68,8 +68,16 @@ type browser struct {
 // when the test ends, the browser first.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	path := chromiumPath(t)
+	chromiumPath(t)
 	base, _ := startApp(t)
+	return newBrowserFor(t, base)
+}
+
+// newBrowserFor starts a headless chromium for one test, to use the app at
+// base. It stops when the test ends.
+func newBrowserFor(t *testing.T, base string) *browser {
+	t.Helper()
+	path := chromiumPath(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),

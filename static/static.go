@@ -29,6 +29,10 @@ const (
 	AppCSS = "app.css"
 	// AppJS is the application's script.
 	AppJS = "app.js"
+	// ReadingJS groups, separates by day and collapses a room's log, and
+	// keeps the reader's place as older entries load. It must be loaded
+	// after AppJS, so that it sees each change of the log after AppJS has.
+	ReadingJS = "reading.js"
 	// Favicon is the application's icon.
 	Favicon = "favicon.svg"
 )

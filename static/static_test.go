@@ -108,7 +108,7 @@ func TestIntegrityConstants(t *testing.T) {
 }
 
 func TestAppAssetsEmbedded(t *testing.T) {
-	for _, name := range []string{AppCSS, AppJS, Favicon} {
+	for _, name := range []string{AppCSS, AppJS, ReadingJS, Favicon} {
 		data, err := fs.ReadFile(Files, name)
 		if err != nil {
 			t.Errorf("%s not embedded: %v", name, err)
@@ -122,7 +122,7 @@ func TestAppAssetsEmbedded(t *testing.T) {
 
 func TestNoStrayFiles(t *testing.T) {
 	// Everything embedded must be either vendored (and hashed) or ours.
-	known := map[string]bool{AppCSS: true, AppJS: true, Favicon: true}
+	known := map[string]bool{AppCSS: true, AppJS: true, ReadingJS: true, Favicon: true}
 	for _, e := range parseVersions(t) {
 		known[e.fields["file"]] = true
 	}
