@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/google/go-cmp/cmp"
 )
 
 // axe-core (testdata/axe, see its VERSIONS) checks the pages against WCAG
@@ -233,5 +235,73 @@ func TestBrowserAxe(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The keyboard reaches everything in the order it is read: the header, the
+// member list (which scrolls on its own, sideways on a phone), the log and
+// the links and buttons in it, then the composer. The log's "Older
+// messages" link is not a stop of its own: it would load a page each time
+// it took the focus. Scrolling the log to its top with the keyboard loads
+// them, in place, and the focus stays in the log.
+func TestBrowserKeyboard(t *testing.T) {
+	b := newBrowser(t)
+	fillRoomForReading(t, b.base, testRoom)
+	tb := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
+	tb.join("reader", testRoom)
+	room := tb.location().String()
+
+	want := []string{
+		"Leave", "members", "log",
+		"https://example.com/notes", "https://example.com/agenda?day=1", "Show more",
+		"composer", "Send",
+	}
+	for _, l := range []look{looks[0], looks[2]} {
+		t.Run(l.name, func(t *testing.T) {
+			tb.do("open the room", chromedp.Navigate(room))
+			tb.wear(l)
+			tb.waitLive()
+			tb.waitReadingStates()
+			// Tab from the top of the page, not from the composer that has
+			// the focus when the page opens.
+			eval[any](tb, `(() => {
+				document.body.tabIndex = -1;
+				document.body.focus();
+				document.body.removeAttribute('tabindex');
+			})()`)
+			var got []string
+			for range 2 * len(want) {
+				tb.do("press Tab", chromedp.KeyEvent("\t"))
+				name := eval[string](tb, `(() => {
+					const el = document.activeElement;
+					if (!el || el === document.body) return '';
+					if (el.id === 'text') return 'composer';
+					if (el.id === 'log') return 'log';
+					if (el.matches('aside')) return 'members';
+					return el.textContent.trim();
+				})()`)
+				if name == "" || (len(got) > 0 && name == got[0]) {
+					break
+				}
+				got = append(got, name)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("the order Tab visits (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	before := len(tb.events())
+	eval[any](tb, `document.getElementById('log').focus()`)
+	tb.do("press Home in the log", chromedp.KeyEvent(kb.Home))
+	tb.waitFor("the start of the history", `document.querySelector('#log > li.history-edge.start')`)
+	if u := tb.location(); u.Path != "/rooms/"+testRoom {
+		t.Errorf("older messages loaded at %s; they should load in place", u)
+	}
+	if got := len(tb.events()); got != before+12 {
+		t.Errorf("the log has %d entries after loading older ones, want %d", got, before+12)
+	}
+	if focus := eval[string](tb, `document.activeElement.id`); focus != "log" {
+		t.Errorf("after loading older messages the focus is on #%s, want the log", focus)
 	}
 }

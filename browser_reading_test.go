@@ -425,3 +425,182 @@ func TestBrowserDaysAndRuns(t *testing.T) {
 		t.Errorf("a grouped message's name, time, tooltip and hidden meta (-want +got):\n%s", diff)
 	}
 }
+
+// lines is a message of n numbered lines.
+func lines(n int) string {
+	l := make([]string, n)
+	for i := range l {
+		l[i] = fmt.Sprintf("line %d", i+1)
+	}
+	return strings.Join(l, "\n")
+}
+
+// A message over 20 lines shows its first lines and a real button that
+// shows the rest, by mouse or keyboard.
+func TestBrowserLongMessagesCollapse(t *testing.T) {
+	b := newBrowser(t)
+	alice := joinRoom(t, b.base, testRoom, "alice")
+	paste := strings.TrimSpace(strings.Repeat("a pasted paragraph with no line breaks in it, ", 65))
+	tests := []struct {
+		name      string
+		text      string
+		collapsed bool
+	}{
+		{"19 lines", lines(19), false},
+		{"20 lines", lines(20), false},
+		{"22 lines", lines(22), true},
+		{"40 lines", lines(40), true},
+		{"a 3000-character paste on one line", paste, true},
+	}
+	for _, tt := range tests {
+		alice.say(tt.text)
+	}
+	reader := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
+	reader.join("reader", testRoom)
+	reader.waitLive()
+
+	type shown struct {
+		Collapsed bool   `json:"collapsed"`
+		Button    string `json:"button"`
+		Expanded  string `json:"expanded"`
+		Controls  bool   `json:"controls"` // aria-controls names the text
+		Cut       bool   `json:"cut"`      // part of the text is out of sight
+	}
+	show := func(text string) shown {
+		t.Helper()
+		return eval[shown](reader, fmt.Sprintf(`(() => {
+			const li = [...document.querySelectorAll('#log > li.msg')].find((li) => li.querySelector('.text').textContent === %s);
+			const text = li.querySelector('.text');
+			const button = li.querySelector('button.more');
+			return {
+				collapsed: li.classList.contains('collapsed'),
+				button: button ? button.textContent : '',
+				expanded: button ? button.getAttribute('aria-expanded') : '',
+				controls: !!button && button.getAttribute('aria-controls') === text.id,
+				cut: text.scrollHeight > text.clientHeight + 1,
+			};
+		})()`, jsString(text)))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := shown{}
+			if tt.collapsed {
+				want = shown{Collapsed: true, Button: "Show more", Expanded: "false", Controls: true, Cut: true}
+			}
+			if diff := cmp.Diff(want, show(tt.text)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// The keyboard opens and closes it: Enter, then Space, on the button.
+	focus := fmt.Sprintf(`[...document.querySelectorAll('#log > li.msg')].find((li) => li.querySelector('.text').textContent === %s).querySelector('button.more').focus()`, jsString(lines(40)))
+	eval[any](reader, focus)
+	reader.do("press Enter", chromedp.KeyEvent("\r"))
+	if diff := cmp.Diff(shown{Button: "Show less", Expanded: "true", Controls: true}, show(lines(40))); diff != "" {
+		t.Errorf("after Enter on Show more (-want +got):\n%s", diff)
+	}
+	reader.do("press Space", chromedp.KeyEvent(" "))
+	if diff := cmp.Diff(shown{Collapsed: true, Button: "Show more", Expanded: "false", Controls: true, Cut: true}, show(lines(40))); diff != "" {
+		t.Errorf("after Space on Show less (-want +got):\n%s", diff)
+	}
+}
+
+// One letter with 400 combining marks stays inside its bubble on a phone:
+// the log never scrolls sideways.
+func TestBrowserCombiningMarkFlood(t *testing.T) {
+	b := newBrowser(t)
+	alice := joinRoom(t, b.base, testRoom, "alice")
+	floods := []string{
+		"Z" + strings.Repeat("\u0301\u0300\u0302\u0303", 100),
+		"x" + strings.Repeat("\u0489", 400),
+		strings.Repeat("\u0e49", 400),
+	}
+	for _, f := range floods {
+		alice.say(f)
+	}
+	alice.say("after the floods")
+	reader := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
+	reader.join("reader", testRoom)
+	reader.wear(look{"phone", false, 390, 844, true})
+	reader.waitForMessage("after the floods")
+
+	type fit struct {
+		ScrollWidth int      `json:"scrollWidth"`
+		ClientWidth int      `json:"clientWidth"`
+		Outside     []string `json:"outside"` // entries that reach past the log's sides
+	}
+	got := eval[fit](reader, `(() => {
+		const log = document.getElementById('log');
+		const box = log.getBoundingClientRect();
+		const outside = [...log.children].filter((li) => {
+			const r = li.getBoundingClientRect();
+			return r.left < box.left || r.right > box.left + log.clientWidth;
+		}).map((li) => li.id || li.className);
+		return {scrollWidth: log.scrollWidth, clientWidth: log.clientWidth, outside};
+	})()`)
+	if got.ScrollWidth > got.ClientWidth || len(got.Outside) > 0 {
+		t.Errorf("at 390 px the log is %d px wide with %d px of content; entries past its sides: %v", got.ClientWidth, got.ScrollWidth, got.Outside)
+	}
+}
+
+// Without script the room page links to the page of older messages, and
+// that page to the pages either side and back to the room.
+func TestBrowserOlderWithoutJavaScript(t *testing.T) {
+	b := newBrowser(t)
+	alice := joinRoom(t, b.base, testRoom, "alice")
+	for i := range 120 {
+		alice.say(fmt.Sprintf("message %d", i))
+	}
+	tb := b.newTab(b.ctx, "no-js", chromedp.WithNewBrowserContext())
+	if _, err := chromedp.Call(tb.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("turn JavaScript off: %v", err)
+	}
+	tb.join("nojs", testRoom)
+
+	texts := func() []string {
+		return eval[[]string](tb, `[...document.querySelectorAll('ol.log > li[id^="e"]')].map((li) =>
+			li.classList.contains('msg') ? li.querySelector('.text').textContent : li.querySelector('.author').textContent + ' joined')`)
+	}
+	messages := func(from, to int) []string {
+		var out []string
+		for i := from; i <= to; i++ {
+			out = append(out, fmt.Sprintf("message %d", i))
+		}
+		return out
+	}
+	follow := func(what, link string) {
+		t.Helper()
+		resp, err := chromedp.RunResponse(tb.ctx, chromedp.Click(chromedp.CSS(link)))
+		if err != nil || resp.Status != 200 {
+			tb.fatalf("%s: follow %s: %v %v", tb.name, what, resp, err)
+		}
+	}
+	steps := []struct {
+		name string
+		link string // what to follow, from the page before
+		path string
+		want []string
+		edge string // what the top of the log says
+	}{
+		{"the room page", "", "/rooms/" + testRoom, append(messages(71, 119), "nojs joined"), "Older messages"},
+		{"older messages", "li.history-edge.older > a", "/rooms/" + testRoom + "/messages", messages(21, 70), "Older messages"},
+		{"older again", `a[rel="prev"]`, "/rooms/" + testRoom + "/messages", append([]string{"alice joined"}, messages(0, 20)...), "Start of the history this room keeps"},
+		{"newer", `a[rel="next"]`, "/rooms/" + testRoom + "/messages", messages(21, 70), "Older messages"},
+		{"back to the room", `ol.log a[href="/rooms/` + testRoom + `"]`, "/rooms/" + testRoom, append(messages(71, 119), "nojs joined"), "Older messages"},
+	}
+	for _, s := range steps {
+		if s.link != "" {
+			follow(s.name, s.link)
+		}
+		if u := tb.location(); u.Path != s.path {
+			t.Errorf("%s: at %s, want %s", s.name, u, s.path)
+		}
+		if diff := cmp.Diff(s.want, texts()); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
+		}
+		if edge := eval[string](tb, `document.querySelector('ol.log > li.history-edge').textContent.trim()`); edge != s.edge {
+			t.Errorf("%s: the log begins with %q, want %q", s.name, edge, s.edge)
+		}
+	}
+}

@@ -250,3 +250,48 @@ func TestHistoryPage(t *testing.T) {
 		t.Errorf("the page does not mark the reader's own message:\n%s", body)
 	}
 }
+
+// The room page's log begins with the link to the page before its first
+// entry, or with the start mark when it shows all that the room keeps.
+func TestRoomPageHistoryEdge(t *testing.T) {
+	tests := []struct {
+		name     string
+		messages int
+		start    bool
+	}{
+		{"all the room keeps fits", 10, true},
+		{"exactly a page", firstPage - 1, true},
+		{"more than a page", firstPage, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTestServer(t, chat.Config{}, Config{})
+			alice := srv.browser(t)
+			me := alice.join("lobby", "alice")
+			for i := range tt.messages {
+				alice.say("lobby", me, fmt.Sprintf("message %d.", i))
+			}
+			status, _, body := alice.get("/rooms/lobby?m="+strconv.FormatUint(me, 10), nil)
+			if status != http.StatusOK {
+				t.Fatalf("room page: %d", status)
+			}
+			_, log, _ := strings.Cut(body, `<ol id="log"`)
+			_, log, _ = strings.Cut(log, ">")
+			ids := entryIDsOf(t, log)
+			if len(ids) != min(tt.messages+1, firstPage) {
+				t.Fatalf("the room page shows %d entries", len(ids))
+			}
+			if tt.start {
+				if !strings.HasPrefix(log, startMark) {
+					t.Errorf("the log does not begin with the start mark:\n%.300s", log)
+				}
+				return
+			}
+			m := olderLink.FindStringSubmatch(log)
+			want := fmt.Sprintf("/rooms/lobby/messages?before=%d", ids[0])
+			if m == nil || !strings.HasPrefix(log, m[0]) || html.UnescapeString(m[1]) != want || html.UnescapeString(m[2]) != want {
+				t.Errorf("the log does not begin with a link to %s:\n%.300s", want, log)
+			}
+		})
+	}
+}

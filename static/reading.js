@@ -270,6 +270,14 @@
     anchor = el && { el, top: el.getBoundingClientRect().top, focus: edge.contains(document.activeElement) };
   });
 
+  // With script, the log loads older entries as it is scrolled to its top,
+  // and that is how the keyboard gets them too (Home, PageUp in the log).
+  // Left in the Tab order, the link would load a page each time it took
+  // the focus, and keep the reader from ever tabbing past it.
+  function untab(edge) {
+    edge.querySelector('a[hx-get]')?.setAttribute('tabindex', '-1');
+  }
+
   // A swap that put nothing in (an error kept out of the log) leaves no
   // place to keep. (The event comes from the link, or once it is replaced
   // from the new edge.)
@@ -328,6 +336,7 @@
     for (const r of records) {
       for (const n of r.addedNodes) {
         if (isEntry(n) && n.parentNode === log) added.add(n);
+        if (n.classList?.contains('history-edge')) untab(n);
       }
       // The entry after a removed one has a new neighbour.
       if ([...r.removedNodes].some(isEntry)) {
@@ -355,6 +364,7 @@
   // ---------------------------------------------------------------------
   // Start: the entries rendered with the page.
 
+  for (const edge of log.querySelectorAll(':scope > .history-edge')) untab(edge);
   const entries = [...log.children].filter(isEntry);
   refresh(entries, entries);
   relabelAtMidnight();
