@@ -7,6 +7,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
@@ -603,4 +606,90 @@ func TestBrowserOlderWithoutJavaScript(t *testing.T) {
 			t.Errorf("%s: the log begins with %q, want %q", s.name, edge, s.edge)
 		}
 	}
+}
+
+// TestBrowserTimeToLive measures, and does not judge, how long a room page
+// takes from navigation to saying "Live" (#conn data-state="live"), by the
+// page's own clock, for an empty room and one that keeps 1000 events, with
+// the CPU at full speed and throttled 4×. It runs only when
+// CLOAKROOM_MEASURE is set, to the number of loads per case (default 7):
+//
+//	CLOAKROOM_MEASURE=7 go test -run TestBrowserTimeToLive -v .
+//
+// docs/benchmarks.md has the figures.
+func TestBrowserTimeToLive(t *testing.T) {
+	runs, err := strconv.Atoi(os.Getenv("CLOAKROOM_MEASURE"))
+	if os.Getenv("CLOAKROOM_MEASURE") == "" {
+		t.Skip("a measurement, not a test: set CLOAKROOM_MEASURE to the number of loads per case to run it")
+	}
+	if err != nil || runs < 1 {
+		runs = 7
+	}
+	for _, events := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("%d events", events), func(t *testing.T) {
+			b := newBrowser(t)
+			alice := joinRoom(t, b.base, testRoom, "alice")
+			for i := range events {
+				alice.say(fmt.Sprintf("message %d: %s", i, strings.Repeat("words ", i%20)))
+			}
+			tb := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
+			// Notes the moment the page first says Live, by its own clock
+			// (milliseconds since navigation began).
+			if _, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+				new MutationObserver(() => {
+					if (!window.cloakroomLiveAt && document.getElementById('conn')?.dataset.state === 'live') window.cloakroomLiveAt = performance.now();
+				}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-state']});
+			`}); err != nil {
+				t.Fatal(err)
+			}
+			tb.join("reader", testRoom)
+			room := tb.location().String()
+			for _, rate := range []float64{1, 4} {
+				if _, err := chromedp.Call(tb.ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate}); err != nil {
+					t.Fatal(err)
+				}
+				type load struct {
+					Live    float64 `json:"live"`    // ms from navigation to Live
+					Ready   float64 `json:"ready"`   // ms to DOMContentLoaded
+					Bytes   int     `json:"bytes"`   // the page's HTML
+					Nodes   int     `json:"nodes"`   // elements in the page
+					Entries int     `json:"entries"` // items in the log
+				}
+				var loads []load
+				for range runs {
+					tb.do("open the room", chromedp.Navigate(room))
+					tb.waitLive()
+					loads = append(loads, eval[load](tb, `(() => {
+						const nav = performance.getEntriesByType('navigation')[0];
+						return {
+							live: window.cloakroomLiveAt,
+							ready: nav.domContentLoadedEventEnd,
+							bytes: nav.decodedBodySize,
+							nodes: document.getElementsByTagName('*').length,
+							entries: document.querySelectorAll('#log > li').length,
+						};
+					})()`))
+				}
+				var live, ready []float64
+				for _, l := range loads {
+					live = append(live, l.Live)
+					ready = append(ready, l.Ready)
+				}
+				l := loads[len(loads)-1]
+				t.Logf("%4d events, CPU slowed %g×: Live %s, DOMContentLoaded %s; %d B of HTML, %d elements, %d log items (%d loads)",
+					events, rate, spread(live), spread(ready), l.Bytes, l.Nodes, l.Entries, runs)
+			}
+		})
+	}
+}
+
+// spread is "median ms (min–max)".
+func spread(ms []float64) string {
+	s := slices.Clone(ms)
+	slices.Sort(s)
+	median := s[len(s)/2]
+	if len(s)%2 == 0 {
+		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return fmt.Sprintf("%.0f ms (%.0f–%.0f)", median, s[0], s[len(s)-1])
 }

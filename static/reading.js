@@ -152,6 +152,9 @@
   // visually hidden, for screen readers; the time is also the entry's
   // tooltip.
 
+  // One formatter, made once: making one per entry is what costs.
+  const fullTime = new Intl.DateTimeFormat([], { dateStyle: 'full', timeStyle: 'short' });
+
   function continuesRun(prev, li) {
     if (!isEntry(prev) || !prev.classList.contains('msg') || !li.classList.contains('msg')) return false;
     if (prev.dataset.member !== li.dataset.member) return false;
@@ -165,7 +168,8 @@
     if (li.classList.contains('cont') !== cont) li.classList.toggle('cont', cont);
     const when = timeOf(li);
     if (cont && when) {
-      li.title = when.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' });
+      const title = fullTime.format(when);
+      if (li.title !== title) li.title = title;
     } else if (li.hasAttribute('title')) {
       li.removeAttribute('title');
     }
