@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Errors returned by the Hub. The web layer maps each to an HTTP status in one
@@ -19,7 +20,59 @@ var (
 	ErrNotMember      = errors.New("chat: you are not a member of this room")
 	ErrEmptyMessage   = errors.New("chat: the message is empty")
 	ErrInvalidText    = errors.New("chat: the message is not valid text")
-	ErrMessageTooLong = errors.New("chat: the message is longer than 4000 characters")
+	ErrMessageTooLong = errors.New("chat: the message is too long")
 	ErrNoRoom         = errors.New("chat: no such room")
 	ErrInvalidLimit   = fmt.Errorf("chat: limit must be a number from 1 to %d", MaxPage)
 )
+
+// A TextLimit names the limit a message went over.
+type TextLimit int
+
+const (
+	LimitCharacters TextLimit = iota + 1 // MaxTextLength, in characters (grapheme clusters)
+	LimitBytes                           // MaxTextBytes, in bytes of UTF-8
+)
+
+// TooLongError is a message over one of its limits: Got characters or bytes,
+// as Limit says, where Max are allowed. It matches ErrMessageTooLong with
+// errors.Is, and its text, once "chat: " is taken off, is what the writer
+// reads.
+type TooLongError struct {
+	Limit    TextLimit
+	Max, Got int
+}
+
+func (e *TooLongError) Error() string {
+	over := thousands(e.Got - e.Max)
+	if e.Limit == LimitBytes {
+		return "chat: the message is " + thousands(e.Got) + " bytes long; the limit is " + thousands(e.Max) +
+			" (" + over + " too many; emoji and letters with accents take several bytes each)"
+	}
+	return "chat: the message is " + thousands(e.Got) + " characters long; the limit is " + thousands(e.Max) +
+		" (" + over + " too many)"
+}
+
+// Is makes errors.Is(err, ErrMessageTooLong) true, so callers that only need
+// to know the kind of failure need not know the type.
+func (e *TooLongError) Is(target error) bool { return target == ErrMessageTooLong }
+
+// thousands writes n in decimal with a comma between groups of three digits
+// (4,000), as English readers expect.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s[i])
+	}
+	if neg {
+		return "-" + string(b)
+	}
+	return string(b)
+}

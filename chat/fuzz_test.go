@@ -1,17 +1,23 @@
 package chat
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
 )
 
 // FuzzMessageText: whatever comes in, what is accepted is valid UTF-8 with
 // no CR, no other control character but LF and tab, trimmed, 1 to 4000
-// characters, and accepting it again changes nothing.
+// characters and at most 16 KiB, and accepting it again changes nothing. Text
+// of at most 4000 code points is never too long, and a too-long error names a
+// limit that was passed.
 func FuzzMessageText(f *testing.F) {
-	for _, s := range []string{"hi", "a\r\nb\rc", " \t ", "\x00", "\xff", "id: 1\r\n\r\ndata: x", strings.Repeat("é", 4001)} {
+	for _, s := range []string{"hi", "a\r\nb\rc", " \t ", "\x00", "\xff", "id: 1\r\n\r\ndata: x", strings.Repeat("é", 4001),
+		strings.Repeat(family, 3) + "x", heavy(16385), strings.Repeat("x\r\n", 2001)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -20,13 +26,20 @@ func FuzzMessageText(f *testing.F) {
 			if got != "" {
 				t.Fatalf("error %v with text %q", err, got)
 			}
+			var tooLong *TooLongError
+			if errors.As(err, &tooLong) {
+				if utf8.RuneCountInString(s) <= MaxTextLength || tooLong.Got <= tooLong.Max ||
+					tooLong.Limit == LimitCharacters && tooLong.Max != MaxTextLength || tooLong.Limit == LimitBytes && tooLong.Max != MaxTextBytes {
+					t.Fatalf("MessageText(%.40q…): %#v", s, tooLong)
+				}
+			}
 			return
 		}
 		if !utf8.ValidString(got) || strings.ContainsRune(got, '\r') || got != strings.TrimSpace(got) {
 			t.Fatalf("MessageText(%q) = %q", s, got)
 		}
-		if n := utf8.RuneCountInString(got); n < 1 || n > MaxTextLength {
-			t.Fatalf("MessageText(%q) has %d characters", s, n)
+		if n := uniseg.GraphemeClusterCount(got); n < 1 || n > MaxTextLength || len(got) > MaxTextBytes {
+			t.Fatalf("MessageText(%.40q…) has %d characters, %d bytes", s, n, len(got))
 		}
 		if again, err := MessageText(got); err != nil || again != got {
 			t.Fatalf("MessageText is not stable on %q: %q, %v", got, again, err)

@@ -69,30 +69,3 @@ func TestNickname(t *testing.T) {
 		}
 	}
 }
-
-func TestMessageText(t *testing.T) {
-	tests := []struct {
-		in, want string
-		err      error
-	}{
-		{"hello", "hello", nil},
-		{"  hi  \n", "hi", nil},
-		{"a\r\nb\rc\nd", "a\nb\nc\nd", nil},
-		{"tab\there", "tab\there", nil},
-		{"id: 5\r\nevent: reset", "id: 5\nevent: reset", nil},
-		{"", "", ErrEmptyMessage},
-		{" \r\n\t ", "", ErrEmptyMessage},
-		{"bell\a", "", ErrInvalidText},
-		{"nul\x00", "", ErrInvalidText},
-		{"\xc3\x28", "", ErrInvalidText},
-		{strings.Repeat("ü", 4000), strings.Repeat("ü", 4000), nil},
-		{strings.Repeat("ü", 4001), "", ErrMessageTooLong},
-		{" " + strings.Repeat("x", 4000) + " ", strings.Repeat("x", 4000), nil},
-	}
-	for _, tt := range tests {
-		got, err := MessageText(tt.in)
-		if got != tt.want || err != tt.err {
-			t.Errorf("MessageText(%.20q) = %.20q, %v; want %.20q, %v", tt.in, got, err, tt.want, tt.err)
-		}
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -62,7 +63,7 @@ const maxBinds = 64
 // bindParams reads the members a stream keeps present: each m=ID, shown
 // idle when also listed as idle=ID (an idle=ID alone counts too).
 func bindParams(q url.Values) ([]chat.Bind, error) {
-	ids := append(q["m"], q["idle"]...)
+	ids := slices.Concat(q["m"], q["idle"])
 	if len(ids) > maxBinds {
 		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("a stream may keep at most %d members present", maxBinds))
 	}

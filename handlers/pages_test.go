@@ -154,7 +154,7 @@ func TestPostMessage(t *testing.T) {
 		{"curl, no member given", alice, url.Values{"text": {"hi"}}, nil, http.StatusSeeOther, "/rooms/lobby", ""},
 		{"empty", alice, url.Values{"text": {" \r\n "}, "m": {m}}, htmx, http.StatusBadRequest, "", "The message is empty."},
 		{"control characters", alice, url.Values{"text": {"a\x00b"}, "m": {m}}, htmx, http.StatusBadRequest, "", "not valid text"},
-		{"too long", alice, url.Values{"text": {long}, "m": {m}}, htmx, http.StatusRequestEntityTooLarge, "", "longer than 4000"},
+		{"too long", alice, url.Values{"text": {long}, "m": {m}}, htmx, http.StatusRequestEntityTooLarge, "", "The message is 4,001 characters long; the limit is 4,000 (1 too many).\n"},
 		{"body too large", alice, url.Values{"text": {strings.Repeat("x", 70000)}, "m": {m}}, htmx, http.StatusRequestEntityTooLarge, "", "larger than"},
 		{"not a member", srv.browser(t), url.Values{"text": {"hi"}}, htmx, http.StatusForbidden, "", "not a member"},
 		{"someone else's member", srv.browser(t), url.Values{"text": {"hi"}, "m": {m}}, htmx, http.StatusForbidden, "", "not a member"},

@@ -9,6 +9,8 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/chat"
 )
 
 // render writes a page. It renders into a buffer first so that a failed
@@ -22,9 +24,13 @@ func render(c echo.Context, status int, page templ.Component) error {
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// maxFormBytes bounds a form body. The longest message (4000 characters of
-// up to four bytes, each percent-encoded to three) fits with room to spare.
-const maxFormBytes = 64 << 10
+// maxFormBytes bounds a form body. It must admit the largest message:
+// MaxTextBytes once normalised, each byte percent-encoded to three, and each
+// line break (one character, so at most MaxTextLength of them) perhaps sent
+// as CRLF, one byte more before normalisation. The 4 KiB beyond that is for
+// the field names, the member id and white space around the text. It comes
+// to just under 64 KiB.
+const maxFormBytes = 3*(chat.MaxTextBytes+chat.MaxTextLength) + 4<<10
 
 // readForm parses a urlencoded body, telling a body that is too large (413)
 // from a malformed one (400); Echo's FormValue would hide both.

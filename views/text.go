@@ -1,9 +1,14 @@
 package views
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"mvdan.cc/xurls/v2"
 
 	"github.com/cloakroom/cloakroom/chat"
 )
@@ -14,72 +19,112 @@ type segment struct {
 	link bool
 }
 
+// linkPattern finds http and https URLs, the scheme in any case, by
+// mvdan.cc/xurls' rules: any Unicode letter in the host and path, balanced
+// brackets kept, and punctuation that usually ends a sentence (. , : ; ! ? '
+// and their Unicode kin) left out at the end. Only these two schemes, so a
+// link is never javascript:, data: or ftp:. A bare www.example.com is not
+// linked: the href would need a scheme the writer did not give (and https or
+// http is a guess), and a link's href is always exactly the text shown, so
+// the reader sees where it goes. Nor are file names that look like domains
+// (README.md) linked.
+var linkPattern = mustLinkPattern()
+
+func mustLinkPattern() *regexp.Regexp {
+	re, err := xurls.StrictMatchingScheme(`https?://`)
+	if err != nil {
+		panic(err) // a constant pattern
+	}
+	return re
+}
+
 // segments splits text so that http and https URLs can be shown as links.
-// Only those two schemes are recognised, so a link can never be javascript:
-// or data:; templ escapes both the text and the href.
+// Adjacent segments are never both text. templ escapes both the text and the
+// href, and keeps the href as it is (upper-case scheme and non-ASCII
+// included), which a browser opens as the same resource.
 func segments(text string) []segment {
 	var out []segment
-	for text != "" {
-		i := indexURL(text)
-		if i < 0 {
-			out = append(out, segment{text: text})
-			break
+	plain := 0 // where the text not yet in out begins
+	for _, m := range linkPattern.FindAllStringIndex(text, -1) {
+		start := m[0]
+		// A scheme glued to a word ("xhttp://") is not one.
+		if r, _ := utf8.DecodeLastRuneInString(text[:start]); r == '_' || unicode.In(r, unicode.L, unicode.M, unicode.N) {
+			continue
 		}
-		if i > 0 {
-			out = append(out, segment{text: text[:i]})
+		n := linkLength(text[start:m[1]])
+		if n == 0 {
+			continue
 		}
-		n := urlLength(text[i:])
-		out = append(out, segment{text: text[i : i+n], link: true})
-		text = text[i+n:]
+		if start > plain {
+			out = append(out, segment{text: text[plain:start]})
+		}
+		out = append(out, segment{text: text[start : start+n], link: true})
+		plain = start + n
+	}
+	if plain < len(text) {
+		out = append(out, segment{text: text[plain:]})
 	}
 	return out
 }
 
-func indexURL(s string) int {
-	best := -1
-	for _, scheme := range []string{"https://", "http://"} {
-		from := 0
-		for {
-			j := strings.Index(s[from:], scheme)
-			if j < 0 {
-				break
-			}
-			j += from
-			// A scheme glued to a word ("xhttp://") is not a link, and a bare
-			// scheme with nothing after it is not one either.
-			if (j == 0 || !isWordByte(s[j-1])) && urlLength(s[j:]) > len(scheme) {
-				if best < 0 || j < best {
-					best = j
-				}
-				break
-			}
-			from = j + len(scheme)
-		}
+// linkLength is how much of a match of linkPattern makes a link: 0 if none.
+// A link ends before an invisible formatting character (zero-width space,
+// soft hyphen, a direction mark or override), which the reader cannot see
+// and which can make a link read otherwise than where it goes; zero-width
+// joiners and non-joiners, which are part of emoji and words, stay. Closing
+// brackets other than ) ] } (which xurls keeps only when balanced) and
+// quotation marks are left out at the end: « », “ ” and 「 」 around a URL are
+// the writer's, not the URL's. What is left must still be a URL by xurls'
+// rules and name a host.
+func linkLength(s string) int {
+	end := len(s)
+	if i := strings.IndexFunc(s, invisible); i >= 0 {
+		end = i
 	}
-	return best
+	for {
+		end = trimEnd(s[:end])
+		if end == len(s) {
+			break
+		}
+		// Cut short, s may end inside a pair of brackets: xurls decides
+		// again. trimEnd leaves out at least what xurls would, so this
+		// repeats only after such a cut, not once per character.
+		m := linkPattern.FindStringIndex(s[:end])
+		if m == nil || m[0] != 0 {
+			return 0
+		}
+		s = s[:m[1]]
+		end = len(s)
+	}
+	authority := s[strings.Index(s, "://")+3:]
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	if authority == "" {
+		return 0
+	}
+	return len(s)
 }
 
-// urlLength is the length of the URL at the start of s: up to white space or
-// a character that cannot be in a URL, less trailing punctuation that
-// usually ends a sentence.
-func urlLength(s string) int {
-	n := strings.IndexFunc(s, func(r rune) bool {
-		return r <= ' ' || r == '<' || r == '>' || r == '"' || r == '`' || r == '\u007f' || r > '~'
-	})
-	if n < 0 {
-		n = len(s)
-	}
-	for n > 0 && strings.ContainsRune(".,;:!?'", rune(s[n-1])) {
-		n--
-	}
-	if n > 0 && s[n-1] == ')' && strings.Count(s[:n], "(") < strings.Count(s[:n], ")") {
-		n--
+// trimEnd is the length of s without the punctuation a link does not end
+// in: the ASCII that xurls takes only inside a URL, and other punctuation
+// but dashes, connectors and opening brackets (xurls leaves out only the
+// "other" kind: 。 … ·).
+func trimEnd(s string) int {
+	n := len(s)
+	for n > 0 {
+		r, size := utf8.DecodeLastRuneInString(s[:n])
+		if r < utf8.RuneSelf && !strings.ContainsRune(`.,:;!?'*@\`, r) ||
+			r >= utf8.RuneSelf && !unicode.In(r, unicode.Po, unicode.Pe, unicode.Pi, unicode.Pf) {
+			break
+		}
+		n -= size
 	}
 	return n
 }
 
-func isWordByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_'
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
 }
 
 func eventID(id uint64) string { return "e" + strconv.FormatUint(id, 10) }
