@@ -102,18 +102,22 @@
   }
 
   // placeSeparator gives an entry the separator it needs (one, if it is the
-  // first of its day in the log) and removes any it does not.
+  // first of its day in the log) and removes any it does not. It looks at
+  // every item between the entry and the one before, as other scripts may
+  // put items of their own there (a "new messages" mark, say).
   function placeSeparator(li) {
     const key = dayKey(timeOf(li));
     const prev = previousEntry(li);
     const needed = key !== '' && (!prev || dayKey(timeOf(prev)) !== key);
     let kept = null;
-    for (let n = li.previousElementSibling; isSeparator(n);) {
+    for (let n = li.previousElementSibling; n && n !== prev && !n.classList.contains('history-edge');) {
       const before = n.previousElementSibling;
-      if (needed && !kept) {
-        kept = n;
-      } else {
-        n.remove();
+      if (isSeparator(n)) {
+        if (needed && !kept) {
+          kept = n;
+        } else {
+          n.remove();
+        }
       }
       n = before;
     }
