@@ -236,8 +236,9 @@ func (tb *tab) scrollBack() int {
 
 // Scrolling back through a room that keeps 1000 events loads page after
 // page in place, each without moving what the reader sees, until the start:
-// then the log holds every kept event once, in order. Messages that arrive
-// meanwhile land at the end, and only they are announced.
+// then the log holds every kept event once, in order. Entries that arrive
+// meanwhile land at the end, and only they are announced (the reader's own
+// messages are not).
 func TestBrowserScrollBack(t *testing.T) {
 	b := newBrowser(t)
 	alice := joinRoom(t, b.base, testRoom, "alice")
@@ -267,6 +268,10 @@ func TestBrowserScrollBack(t *testing.T) {
 	pages += reader.scrollBack()
 	alice.say("live 2")
 	reader.waitForMessage("live 2")
+	joinRoom(t, b.base, testRoom, "bob")
+	reader.waitFor("bob's join", `document.querySelector('#log > li.notice.join:last-child')?.textContent.includes('bob')`)
+	reader.say("mine again")
+	reader.waitForMessage("mine again")
 	// The room had 1003 events when the reader scrolled back: alice's join,
 	// 1000 messages of hers, the reader's join and "mine". It kept the
 	// newest 1000, from message 2; the page showed 50, so 950 were loaded.
@@ -282,7 +287,7 @@ func TestBrowserScrollBack(t *testing.T) {
 	for i := 500; i < 1000; i++ {
 		want = append(want, fmt.Sprintf("msg message %d", i))
 	}
-	want = append(want, "msg live 1", "msg live 2")
+	want = append(want, "msg live 1", "msg live 2", "join bob", "msg mine again")
 	var last uint64
 	for i, e := range es {
 		if e.Kind == "msg" {
@@ -300,7 +305,7 @@ func TestBrowserScrollBack(t *testing.T) {
 		t.Errorf("the log after scrolling back (-want +got):\n%s", diff)
 	}
 	announced := eval[[]string](reader, `[...document.querySelectorAll('#announcer > *')].map((p) => p.textContent)`)
-	if diff := cmp.Diff([]string{"alice: live 1", "alice: live 2"}, announced); diff != "" {
+	if diff := cmp.Diff([]string{"alice: live 1", "alice: live 2", "bob joined the room"}, announced); diff != "" {
 		t.Errorf("announced (-want +got):\n%s", diff)
 	}
 }
