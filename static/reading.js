@@ -185,11 +185,12 @@
   function longOnes(items) {
     // All reads first, then all writes: one layout for the whole batch.
     const found = [];
+    let limit = 0; // px; every message's text has the same line height
     for (const li of items) {
       const text = li.classList.contains('msg') && !li.classList.contains('long') && li.querySelector('.text');
       if (!text) continue;
-      const line = parseFloat(getComputedStyle(text).lineHeight) || 24;
-      if (text.scrollHeight > line * (LONG_LINES + 0.5)) found.push([li, text]);
+      limit ||= (parseFloat(getComputedStyle(text).lineHeight) || 24) * (LONG_LINES + 0.5);
+      if (text.scrollHeight > limit) found.push([li, text]);
     }
     return found;
   }
