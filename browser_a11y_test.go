@@ -230,6 +230,12 @@ func TestBrowserAxe(t *testing.T) {
 		for _, l := range looks {
 			t.Run(p.name+"/"+l.name, func(t *testing.T) {
 				tb.wear(l)
+				if p.name == "room page" && l.phone && !eval[bool](tb, `(() => {
+					const strip = document.querySelector('.members-pane');
+					return strip.scrollWidth > strip.clientWidth;
+				})()`) {
+					t.Error("the member strip does not scroll on a phone; the check that it takes focus would prove nothing")
+				}
 				for _, v := range tb.axe(src) {
 					t.Errorf("axe: %s", v)
 				}
@@ -291,15 +297,18 @@ func TestBrowserKeyboard(t *testing.T) {
 		})
 	}
 
-	before := len(tb.events())
 	eval[any](tb, `document.getElementById('log').focus()`)
 	tb.do("press Home in the log", chromedp.KeyEvent(kb.Home))
 	tb.waitFor("the start of the history", `document.querySelector('#log > li.history-edge.start')`)
 	if u := tb.location(); u.Path != "/rooms/"+testRoom {
 		t.Errorf("older messages loaded at %s; they should load in place", u)
 	}
-	if got := len(tb.events()); got != before+12 {
-		t.Errorf("the log has %d entries after loading older ones, want %d", got, before+12)
+	var got []string
+	for _, e := range tb.events() {
+		got = append(got, e.ID)
+	}
+	if diff := cmp.Diff(keptIDs(t, b.base, testRoom), got); diff != "" {
+		t.Errorf("the log after loading older messages, against what the room keeps (-want +got):\n%s", diff)
 	}
 	if focus := eval[string](tb, `document.activeElement.id`); focus != "log" {
 		t.Errorf("after loading older messages the focus is on #%s, want the log", focus)

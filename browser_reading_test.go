@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +89,31 @@ func (p *poster) send(path string, form url.Values, want int) string {
 	return resp.Header.Get("Location")
 }
 
+// keptIDs asks the history route for every event a room keeps, and
+// returns their entries' ids (e<id>), oldest first.
+func keptIDs(t *testing.T, base, room string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/rooms/"+room+"/messages?limit=200", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("HX-Request", "true")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), `<li class="history-edge start">`) {
+		t.Fatalf("GET the room's history: %d %v %.200s; want all of it, from the start", resp.StatusCode, err, body)
+	}
+	var ids []string
+	for _, m := range regexp.MustCompile(`<li id="(e\d+)"`).FindAllStringSubmatch(string(body), -1) {
+		ids = append(ids, m[1])
+	}
+	return ids
+}
+
 // fillRoomForReading gives a room a history with every kind of entry the
 // log shows: joins, a leave, messages with links, a run of messages from
 // one sender (grouped), and a message long enough to be collapsed; and
@@ -111,6 +138,10 @@ func fillRoomForReading(t *testing.T, base, room string) {
 	carol.say("hi all, only passing by")
 	carol.leave()
 	alice.say("bye carol")
+	// Enough members that the list scrolls sideways on a phone.
+	for _, name := range []string{"dmitri", "eleanor", "fatima"} {
+		joinRoom(t, base, room, name)
+	}
 }
 
 // waitReadingStates waits until the page shows what fillRoomForReading
