@@ -64,7 +64,7 @@ type browser struct {
 	ctx  context.Context // the browser's first context; tabs derive from it
 	base string          // the app's base URL
 	// stopApp stops the app before the test ends, and returns what run
-	// returned.
+	// returned; nil when the test started the app itself (newBrowserFor).
 	stopApp func() error
 
 	mu     sync.Mutex
@@ -75,8 +75,18 @@ type browser struct {
 // for one test. Both stop when the test ends, the browser first.
 func newBrowser(t *testing.T, flags ...string) *browser {
 	t.Helper()
-	path := chromiumPath(t)
+	chromiumPath(t)
 	base, stopApp := startApp(t, flags...)
+	b := newBrowserFor(t, base)
+	b.stopApp = stopApp
+	return b
+}
+
+// newBrowserFor starts a headless chromium for one test, to use the app at
+// base. It stops when the test ends.
+func newBrowserFor(t *testing.T, base string) *browser {
+	t.Helper()
+	path := chromiumPath(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -108,7 +118,7 @@ func newBrowser(t *testing.T, flags ...string) *browser {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", path, err)
 	}
-	return &browser{t: t, ctx: bctx, base: base, stopApp: stopApp}
+	return &browser{t: t, ctx: bctx, base: base}
 }
 
 // tab is one page of the browser, named for the person using it.

@@ -54,6 +54,7 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.GET("/", showJoinPage)
 	e.POST("/join", postJoin(hub))
 	e.GET("/rooms/:room", showRoomPage(hub))
+	e.GET("/rooms/:room/messages", showHistory(hub))
 	e.POST("/rooms/:room/messages", postMessage(hub))
 	e.POST("/rooms/:room/leave", postLeave(hub))
 	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg))

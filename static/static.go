@@ -37,6 +37,11 @@ const (
 	// AttentionJS keeps the unread count, the "New" divider, mentions and
 	// their alerts.
 	AttentionJS = "attention.js"
+	// ReadingJS groups, separates by day and collapses a room's log, and
+	// keeps the reader's place as older entries load. It is a classic
+	// script, loaded after AppJS, so that it sees each change of the log
+	// after AppJS has.
+	ReadingJS = "reading.js"
 	// Favicon is the application's icon.
 	Favicon = "favicon.svg"
 	// FaviconUnread is the icon with a dot, shown while a hidden tab has

@@ -108,7 +108,7 @@ func TestIntegrityConstants(t *testing.T) {
 }
 
 func TestAppAssetsEmbedded(t *testing.T) {
-	for _, name := range append([]string{AppCSS, Favicon, FaviconUnread}, Modules()...) {
+	for _, name := range append([]string{AppCSS, ReadingJS, Favicon, FaviconUnread}, Modules()...) {
 		data, err := fs.ReadFile(Files, name)
 		if err != nil {
 			t.Errorf("%s not embedded: %v", name, err)
@@ -122,7 +122,7 @@ func TestAppAssetsEmbedded(t *testing.T) {
 
 func TestNoStrayFiles(t *testing.T) {
 	// Everything embedded must be either vendored (and hashed) or ours.
-	known := map[string]bool{AppCSS: true, Favicon: true, FaviconUnread: true}
+	known := map[string]bool{AppCSS: true, ReadingJS: true, Favicon: true, FaviconUnread: true}
 	for _, name := range Modules() {
 		known[name] = true
 	}
