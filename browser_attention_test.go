@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -333,4 +336,56 @@ func TestBrowserNewMessagesCue(t *testing.T) {
 		const log = document.getElementById('log');
 		return document.getElementById('jump').hidden && log.scrollHeight - log.scrollTop - log.clientHeight < 2;
 	})()`)
+}
+
+// axe finds nothing wrong with what draws a reader back: the open Alerts
+// panel (its notification switch disabled with the reason, as on plain
+// http://), the "New" divider, a mention, and an idle member.
+func TestBrowserAxeAttention(t *testing.T) {
+	src := axeSource(t)
+	b := newBrowser(t)
+	alice := b.newTab(b.ctx, "alice", chromedp.WithNewWindow(false))
+	alice.base = strings.Replace(b.base, "127.0.0.1", insecureHost, 1)
+	alice.bypassCSP()
+	alice.join("alice", testRoom)
+	alice.waitLive()
+
+	// bob posts as a script does; carol keeps a stream open that marks her
+	// idle, as a browser whose tabs are all hidden does.
+	bob := joinRoom(t, b.base, testRoom, "bob")
+	carol := joinRoom(t, b.base, testRoom, "carol")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/rooms/"+testRoom+"/events?m="+carol.id+"&idle="+carol.id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Jar: carol.client.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+
+	if _, err := chromedp.Call(b.ctx, page.BringToFront, cdp.Empty{}); err != nil {
+		t.Fatalf("show the blank tab: %v", err)
+	}
+	alice.waitFor("alice's tab is hidden", `document.visibilityState === 'hidden'`)
+	bob.say("@alice the notes are ready")
+	bob.say("and the agenda")
+	alice.waitFor("alice's title counts 2 unread", fmt.Sprintf(`document.title === %s`, jsString("(2) #"+testRoom+" · Cloakroom")))
+	alice.show()
+	alice.waitForMemberState("carol", "idle")
+	alice.do("open the alerts", chromedp.Click(chromedp.CSS(".alerts summary")))
+	alice.waitFor("the divider, the mention and the disabled switch", `document.querySelector('#log > li.new-divider') &&
+		document.querySelector('#log > li.msg.mention') && document.getElementById('alert-notify').disabled &&
+		document.querySelector('.alerts').open`)
+	for _, l := range looks {
+		t.Run(l.name, func(t *testing.T) {
+			alice.wear(l)
+			for _, v := range alice.axe(src) {
+				t.Errorf("axe: %s", v)
+			}
+		})
+	}
 }
