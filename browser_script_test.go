@@ -90,6 +90,9 @@ func TestBrowserScriptParsers(t *testing.T) {
 			{"without @", "alice", "alice, hi", ""},
 			{"part of the name", "alice", "@ali", ""},
 			{"another script", "алиса", "@алиса привет", "@алиса"},
+			{"a capital sigma at a name's end", "ΣΑΣ", "γεια @σασ", "@σασ"},
+			{"final sigma is another letter, as on the server", "ΣΑΣ", "@Σας!", ""},
+			{"a dotted capital I", "İsa", "@i̇sa hi", "@i̇sa"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				got := evalModule[string](tb, "attention.js", fmt.Sprintf(`

@@ -16,9 +16,13 @@ const WORD = /[\p{L}\p{N}\p{M}\p{Pc}]/u;
 
 // nicknameKey approximates how the server compares names (RFC 8266,
 // PRECIS Nickname): spaces mapped to one ASCII space, width-folded and
-// compatibility-normalised (NFKC), case-folded, NFKC again.
+// compatibility-normalised (NFKC), lower-cased, NFKC again. The server
+// lowers letter by letter, without context: so does this, since a whole
+// string's toLowerCase turns a word-final capital sigma into final sigma
+// (ΣΑΣ → σας) where the server gives σασ.
 export function nicknameKey(s) {
-  return s.normalize('NFKC').replace(/\s+/gu, ' ').toLowerCase().normalize('NFKC');
+  const lower = Array.from(s.normalize('NFKC').replace(/\s+/gu, ' '), (c) => c.toLowerCase()).join('');
+  return lower.normalize('NFKC');
 }
 
 // findMention returns where "@name" first stands in text as a mention of
