@@ -183,7 +183,7 @@ function room(log) {
     const iso = t.getAttribute('datetime');
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return;
-    const clock = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const clock = d.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
     let label = clock;
     if (d.toDateString() !== today) {
       const opts = { month: 'short', day: 'numeric' };
