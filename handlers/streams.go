@@ -129,21 +129,18 @@ func writeEvent(buf *bytes.Buffer, id uint64, name string, data []byte) {
 	buf.WriteByte('\n')
 }
 
-// frameID reads the id of a frame r3labs wrote ("id: N\n..."); comments,
-// and named events (which repeat the id of the event before them), have
-// none.
-func frameID(frame []byte) (uint64, bool) {
-	if bytes.Contains(frame, []byte("\nevent: ")) {
-		return 0, false
-	}
+// frameID reads the id of a frame r3labs wrote ("id: N\n..."), and whether
+// it is a named event (a member list, which repeats the id of the event
+// before it); comments have no id.
+func frameID(frame []byte) (id uint64, named bool, ok bool) {
 	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
 	if !ok {
-		return 0, false
+		return 0, false, false
 	}
 	end := bytes.IndexByte(rest, '\n')
 	if end < 0 {
-		return 0, false
+		return 0, false, false
 	}
 	id, err := strconv.ParseUint(string(rest[:end]), 10, 64)
-	return id, err == nil
+	return id, bytes.Contains(frame, []byte("\nevent: ")), err == nil
 }

@@ -175,10 +175,19 @@ func (w *streamWriter) run(ctx context.Context, backlog func(send func([]byte) e
 				return
 			}
 			for _, f := range w.take() {
-				if id, ok := frameID(f); ok {
-					if id <= last {
+				id, named, ok := frameID(f)
+				switch {
+				case !ok: // a comment
+				case named:
+					// A member list repeats the id of the event before it;
+					// one older than what was sent would move the reader's
+					// resume point back.
+					if id < last {
 						continue
 					}
+				case id <= last:
+					continue
+				default:
 					last = id
 				}
 				pending.Write(f)

@@ -106,3 +106,41 @@ func TestStreamWriterRefusesOversizedFrame(t *testing.T) {
 		t.Fatalf("sent after an oversized frame: %q", got)
 	}
 }
+
+// Live frames queued while the backlog was read are dropped when the backlog
+// covered them: history events up to its last id, and member lists older
+// than it, which would move the reader's resume point back.
+func TestStreamWriterDropsWhatTheBacklogCovered(t *testing.T) {
+	conn := &gatedConn{header: http.Header{}, gate: make(chan struct{})}
+	close(conn.gate)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newStreamWriter(conn, http.NewResponseController(conn), cancel, Config{}.withDefaults())
+	queued := make(chan struct{})
+	go w.run(ctx, func(send func([]byte) error) (uint64, error) {
+		<-queued
+		return 10, send([]byte("id: 10\ndata: backlog\n\nid: 10\ndata: list 2\nevent: members\n\n"))
+	})
+	w.Flush()
+	named := func(id int, data string) {
+		fmt.Fprintf(w, "id: %d\ndata: %s\nevent: members\n\n", id, data)
+		w.Flush()
+	}
+	writeFrame(w, 9, 1)
+	named(9, "list 1")
+	named(10, "list 3")
+	writeFrame(w, 10, 1)
+	writeFrame(w, 11, 1)
+	close(queued)
+	waitFor(t, 5*time.Second, "event 11", func() bool { return strings.Contains(conn.written(), "id: 11") })
+
+	var got []string
+	for block := range strings.SplitSeq(strings.TrimSpace(conn.written()), "\n\n") {
+		lines := strings.Split(block, "\n")
+		got = append(got, lines[0]+" "+lines[1])
+	}
+	want := []string{"id: 10 data: backlog", "id: 10 data: list 2", "id: 10 data: list 3", "id: 11 data: x"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}
