@@ -304,6 +304,10 @@ function room(log) {
     pending = [];
     if (!items.length) return;
     refreshDay();
+    // The reader may have scrolled away since the last scroll event (it
+    // comes a frame late): judge by where the log is now, before it grows,
+    // unless our own smooth scroll is still on its way down.
+    if (stuck && Date.now() >= smoothUntil) stuck = distanceFromBottom() <= NEAR_BOTTOM;
     log.append(...items);
     let own = false;
     let messages = 0;
