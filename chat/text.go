@@ -28,7 +28,9 @@ const (
 // MessageText checks and normalises the text of a message: it must be valid
 // UTF-8; CR and CRLF become LF (a bare CR would end a line in an SSE stream and
 // in a browser's reading of one); surrounding white space is trimmed; control
-// characters other than newline and tab are refused. Text over a limit is a
+// characters other than newline and tab, and direction embeddings and
+// overrides (U+202A–U+202E), are refused; text with nothing visible (only
+// spaces, zero-width or blank-drawn characters) is empty. Text over a limit is a
 // *TooLongError, which matches ErrMessageTooLong.
 func MessageText(s string) (string, error) {
 	if !utf8.ValidString(s) {
@@ -40,10 +42,22 @@ func MessageText(s string) (string, error) {
 	if s == "" {
 		return "", ErrEmptyMessage
 	}
+	visible := false
 	for _, r := range s {
-		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+		switch {
+		case r != '\n' && r != '\t' && unicode.IsControl(r):
 			return "", ErrInvalidText
+		case r >= '\u202a' && r <= '\u202e':
+			// Embeddings and overrides reorder the letters that follow, so
+			// text after a link could be drawn as another address ("Trojan
+			// Source", CVE-2021-42574). Isolates and marks do not reverse
+			// letters, and right-to-left writers use them: they stay.
+			return "", ErrDirectionOverride
 		}
+		visible = visible || !(unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || blankGlyph(r))
+	}
+	if !visible { // only zero-width or blank-drawn characters: an empty bubble
+		return "", ErrEmptyMessage
 	}
 	// Characters first: when both limits are passed, that is the one the
 	// writer can act on.

@@ -19,7 +19,7 @@ import (
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, chat.ErrInvalidRoom), errors.Is(err, chat.ErrInvalidName), errors.Is(err, chat.ErrMixedScripts),
-		errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrInvalidText), errors.Is(err, chat.ErrInvalidLimit):
+		errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrInvalidText), errors.Is(err, chat.ErrDirectionOverride), errors.Is(err, chat.ErrInvalidLimit):
 		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrMessageTooLong):
 		return http.StatusRequestEntityTooLarge

@@ -46,6 +46,9 @@ func TestMessageLimits(t *testing.T) {
 		{"16385 bytes", heavy(chat.MaxTextBytes-1) + "!!", htmx, http.StatusRequestEntityTooLarge,
 			"The message is 16,385 bytes long; the limit is 16,384 (1 too many; emoji and letters with accents take several bytes each).\n"},
 		{"the largest form", largest, htmx, http.StatusNoContent, ""},
+		{"a direction override", "see https://good.example/\u202emoc.live//:sptth", htmx, http.StatusBadRequest,
+			"The message contains a character that overrides the direction of text (U+202A to U+202E), which can make it read differently from what it says.\n"},
+		{"nothing visible", "\u200b\u200b", htmx, http.StatusBadRequest, "The message is empty.\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
