@@ -105,4 +105,32 @@ func TestBrowserScriptParsers(t *testing.T) {
 			})
 		}
 	})
+
+	// Two tabs showing the same member both see a mention; only one may
+	// ring. Web Locks are per origin, so two alerts from one page stand for
+	// two tabs here.
+	t.Run("one alert per message", func(t *testing.T) {
+		type rings struct{ Same, Other int }
+		got := evalModule[rings](tb, "attention.js", `
+			const ringer = () => {
+				const a = Object.create(m.Attention.prototype);
+				a.options = {room: 'lobby'};
+				a.notify = false;
+				a.sound = true;
+				a.rang = 0;
+				a.chime = () => { a.rang++; };
+				return a;
+			};
+			const one = ringer(), two = ringer();
+			one.alert({id: 'e41'});
+			two.alert({id: 'e41'});
+			const other = ringer();
+			other.alert({id: 'e42'});
+			await navigator.locks.request('cloakroom:test:settle', async () => {});
+			await new Promise((done) => setTimeout(done, 50));
+			return {Same: one.rang + two.rang, Other: other.rang};`)
+		if want := (rings{Same: 1, Other: 1}); got != want {
+			t.Errorf("alerts rung: %+v, want %+v (one per message)", got, want)
+		}
+	})
 }

@@ -9,6 +9,8 @@
 
 const NOTIFY_KEY = 'cloakroom:notify';
 const SOUND_KEY = 'cloakroom:sound';
+const ALERT_LOCK = 'cloakroom:alert:';
+const ALERT_HOLD = 60000; // ms a tab keeps a message's alert to itself
 
 // Letters, digits, marks and connectors continue a name: "@alicea" does not
 // mention alice, "@alice," does.
@@ -188,9 +190,25 @@ export class Attention {
     return true;
   }
 
+  // alert notifies and chimes, once per message even when several tabs show
+  // the mentioned member (a duplicated tab): with Web Locks the first tab to
+  // ask takes the message's lock and keeps it a while; the others, asking at
+  // nearly the same moment, are told it is taken. Without them each alerts.
   alert(li) {
-    if (this.notify) this.showNotification(li);
-    if (this.sound) this.chime();
+    if (!this.notify && !this.sound) return;
+    const ring = () => {
+      if (this.notify) this.showNotification(li);
+      if (this.sound) this.chime();
+    };
+    if (!(window.isSecureContext && navigator.locks) || !li.id) {
+      ring();
+      return;
+    }
+    navigator.locks.request(ALERT_LOCK + this.options.room + ':' + li.id, { ifAvailable: true }, (lock) => {
+      if (!lock) return undefined;
+      ring();
+      return new Promise((done) => setTimeout(done, ALERT_HOLD));
+    }).catch(() => {});
   }
 
   showNotification(li) {
