@@ -13,16 +13,18 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:               {"handlers", "chat", "crypto", "static"},
-		mod + "/handlers": {"chat", "views", "static"},
-		mod + "/views":    {"chat", "static"},
-		mod + "/chat":     {"crypto"},
-		mod + "/crypto":   {},
-		mod + "/static":   {},
+		mod:                    {"handlers", "chat", "crypto", "static"},
+		mod + "/handlers":      {"chat", "views", "static"},
+		mod + "/views":         {"chat", "static"},
+		mod + "/chat":          {"crypto"},
+		mod + "/chat/chattest": {"chat", "crypto"},
+		mod + "/crypto":        {},
+		mod + "/static":        {},
 	}
 	forbidden := map[string][]string{
-		mod + "/chat":   {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
-		mod + "/crypto": {"github.com/", "golang.org/"},
+		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/chat/chattest": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/crypto":        {"github.com/", "golang.org/"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "./...").Output()
 	if err != nil {

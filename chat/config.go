@@ -17,6 +17,9 @@ type Config struct {
 	PresenceDebounce time.Duration
 	RoomIdle         time.Duration    // an empty room nobody reads is dropped after this
 	Now              func() time.Time // the clock; tests set it
+	// Log keeps the rooms' sealed events; nil is a MemoryLog keeping History
+	// events per room.
+	Log Log
 }
 
 // Defaults for Config.
@@ -59,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RoomIdle <= 0 {
 		c.RoomIdle = DefaultRoomIdle
+	}
+	if c.Log == nil {
+		c.Log = NewMemoryLog(c.History)
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -23,6 +23,7 @@ type Delivery struct {
 // Hub owns all rooms. It is safe for concurrent use.
 type Hub struct {
 	box     *crypto.Box
+	log     Log
 	cfg     Config
 	publish func(Delivery)
 	dropped func(room string)
@@ -44,9 +45,11 @@ type Hub struct {
 // when an idle room is removed, after which no event of that room will be
 // published until it is created again.
 func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(room string)) *Hub {
+	cfg = cfg.withDefaults()
 	return &Hub{
 		box:      box,
-		cfg:      cfg.withDefaults(),
+		log:      cfg.Log,
+		cfg:      cfg,
 		publish:  publish,
 		dropped:  dropped,
 		rooms:    make(map[string]*room),
@@ -96,7 +99,14 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 	// The values stay below 2^53, so JavaScript reads them exactly.
 	base := max(uint64(now.UnixMicro()), h.lastBase+1)
 	h.lastBase = base
-	r := newRoom(name, base, h.cfg.History, now)
+	newest := base - 1
+	// A log shared with other servers may hold the room already.
+	if _, last, ok, err := h.log.Bounds(name); err != nil {
+		return nil, fmt.Errorf("read the room's log: %w", err)
+	} else if ok {
+		newest = last
+	}
+	r := newRoom(name, newest, now)
 	h.rooms[name] = r
 	return r, nil
 }
@@ -265,6 +275,10 @@ func (h *Hub) Sweep() error {
 			r.closed = true
 			delete(h.rooms, name)
 			h.box.Forget(name)
+			if err := h.log.Drop(name); err != nil {
+				r.mu.Unlock()
+				return fmt.Errorf("drop room: %w", err)
+			}
 			if h.dropped != nil {
 				h.dropped(name)
 			}

@@ -293,20 +293,18 @@ func TestHistoryIsSealed(t *testing.T) {
 	if _, err := h.Post("a", "lobby", 0, secret); err != nil {
 		t.Fatal(err)
 	}
-	r := h.rooms["lobby"]
-	recs := r.hist.after(0)
-	if len(recs) != 2 {
-		t.Fatalf("%d records, want 2", len(recs))
+	recs, err := h.log.Read("lobby", 0, 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records (%v), want 2", len(recs), err)
 	}
 	for _, rec := range recs {
-		if bytes.Contains(rec.sealed, []byte(secret)) || bytes.Contains(rec.sealed, []byte("alice")) {
-			t.Fatalf("record %d holds plaintext", rec.id)
+		if bytes.Contains(rec.Sealed, []byte(secret)) || bytes.Contains(rec.Sealed, []byte("alice")) {
+			t.Fatalf("record %d holds plaintext", rec.ID)
 		}
 	}
 	// A record moved to another position must not open.
-	r.mu.Lock()
-	r.hist.buf[0].sealed, r.hist.buf[1].sealed = r.hist.buf[1].sealed, r.hist.buf[0].sealed
-	r.mu.Unlock()
+	ring := h.log.(*MemoryLog).rooms["lobby"]
+	ring.buf[0].Sealed, ring.buf[1].Sealed = ring.buf[1].Sealed, ring.buf[0].Sealed
 	b, err := h.Backlog("lobby", 0)
 	if err != nil {
 		t.Fatal(err)

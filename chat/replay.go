@@ -25,7 +25,7 @@ type Backlog struct {
 
 	hub  *Hub
 	room string
-	recs []record
+	recs []Record
 }
 
 // Len is the number of events in the backlog.
@@ -56,9 +56,12 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 	b := Backlog{hub: h, room: name}
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
 		b.Last = r.last()
-		oldest, any := r.hist.oldest()
+		oldest, _, any, err := h.log.Bounds(name)
+		if err != nil {
+			return fmt.Errorf("read the room's log: %w", err)
+		}
 		if !any {
-			oldest = r.next
+			oldest = b.Last + 1
 		}
 		switch {
 		case since == 0:
@@ -69,7 +72,9 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		default:
 			b.From = since
 		}
-		b.recs = r.hist.after(b.From)
+		if b.recs, err = h.log.Read(name, b.From, 0); err != nil {
+			return fmt.Errorf("read the room's log: %w", err)
+		}
 		b.Members, b.Seq = r.memberList(), r.seq
 		return nil
 	})
@@ -77,14 +82,14 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 }
 
 // open unseals one record of a room.
-func (h *Hub) open(roomName string, rec record) (Event, error) {
-	plain, err := h.box.Open(roomName, rec.sealed, associatedData(roomName, rec.id, rec.member))
+func (h *Hub) open(roomName string, rec Record) (Event, error) {
+	plain, err := h.box.Open(roomName, rec.Sealed, associatedData(roomName, rec.ID, rec.Member))
 	if err != nil {
-		return Event{}, fmt.Errorf("open event %d: %w", rec.id, err)
+		return Event{}, fmt.Errorf("open event %d: %w", rec.ID, err)
 	}
-	ev, err := parsePayload(rec.id, rec.member, plain)
+	ev, err := parsePayload(rec.ID, rec.Member, plain)
 	if err != nil {
-		return Event{}, fmt.Errorf("open event %d: %w", rec.id, err)
+		return Event{}, fmt.Errorf("open event %d: %w", rec.ID, err)
 	}
 	return ev, nil
 }
@@ -120,15 +125,28 @@ func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
 		return Page{}, err
 	}
 	var p Page
-	var recs []record
+	var recs []Record
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
 		p.Last = r.last()
-		if before == 0 || before > r.next {
-			before = r.next
-		}
-		recs, p.Start = r.hist.before(before, limit)
 		p.Members, p.Seq = r.memberList(), r.seq
-		return nil
+		if before == 0 || before > p.Last+1 {
+			before = p.Last + 1
+		}
+		oldest, _, any, err := h.log.Bounds(name)
+		if err != nil {
+			return fmt.Errorf("read the room's log: %w", err)
+		}
+		if !any || before <= oldest {
+			p.Start = true
+			return nil
+		}
+		from := oldest
+		if before-oldest > uint64(limit) {
+			from = before - uint64(limit)
+		}
+		p.Start = from == oldest
+		recs, err = h.log.Read(name, from-1, int(before-from))
+		return err
 	})
 	if err != nil {
 		return Page{}, err

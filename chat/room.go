@@ -2,6 +2,7 @@ package chat
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -34,8 +35,7 @@ type room struct {
 
 	mu      sync.Mutex
 	closed  bool   // dropped from the hub; callers holding it must look again
-	next    uint64 // id of the next event
-	hist    *history
+	newest  uint64 // id of the newest event, or one less than the room's first
 	members map[uint64]*member
 	names   map[string]uint64 // name key → member id
 	readers int               // open streams, members' or anyone's
@@ -46,11 +46,10 @@ type room struct {
 	unsentSince time.Time // when it first did
 }
 
-func newRoom(name string, base uint64, capacity int, now time.Time) *room {
+func newRoom(name string, newest uint64, now time.Time) *room {
 	return &room{
 		name:    name,
-		next:    base,
-		hist:    newHistory(capacity),
+		newest:  newest,
 		members: make(map[uint64]*member),
 		names:   make(map[string]uint64),
 		touched: now,
@@ -59,22 +58,46 @@ func newRoom(name string, base uint64, capacity int, now time.Time) *room {
 
 // last is the id of the newest event, or one less than the first id the room
 // will use when it has none yet.
-func (r *room) last() uint64 { return r.next - 1 }
+func (r *room) last() uint64 { return r.newest }
 
-// append seals ev as the room's next event, stores it and publishes it.
-// It is called with r.mu held, which is what keeps ids and publication in
-// the same order.
+// maxConflicts bounds how often append takes a fresh id because the log
+// moved on (another server appended first) before it gives up.
+const maxConflicts = 8
+
+// append seals ev as the room's next event, appends it to the log and
+// publishes it. It is called with r.mu held, which is what keeps ids and
+// publication in the same order on this server. The record is sealed with
+// its place as associated data, so when the log has moved on it is sealed
+// again for the next place.
 func (r *room) append(h *Hub, ev Event) (Event, error) {
-	ev.ID = r.next
 	// The form the record keeps, so a reader sees the same value live and
 	// from history: UTC, nanoseconds, no monotonic reading.
 	ev.Time = time.Unix(0, ev.Time.UnixNano()).UTC()
-	sealed, err := h.box.Seal(r.name, ev.payload(), associatedData(r.name, ev.ID, ev.Member))
-	if err != nil {
-		return Event{}, fmt.Errorf("seal event: %w", err)
+	for tries := 0; ; tries++ {
+		ev.ID = r.newest + 1
+		sealed, err := h.box.Seal(r.name, ev.payload(), associatedData(r.name, ev.ID, ev.Member))
+		if err != nil {
+			return Event{}, fmt.Errorf("seal event: %w", err)
+		}
+		_, _, err = h.log.Append(r.name, r.newest, Record{ID: ev.ID, Member: ev.Member, Sealed: sealed})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConflict) {
+			return Event{}, fmt.Errorf("append event: %w", err)
+		}
+		if tries == maxConflicts {
+			return Event{}, errTooManyConflicts
+		}
+		_, newest, ok, err := h.log.Bounds(r.name)
+		if err != nil {
+			return Event{}, fmt.Errorf("append event: %w", err)
+		}
+		if ok {
+			r.newest = newest
+		}
 	}
-	r.hist.add(record{id: ev.ID, member: ev.Member, sealed: sealed})
-	r.next++
+	r.newest = ev.ID
 	d := Delivery{Room: r.name, Event: ev}
 	if ev.Affects() {
 		// A join or leave carries the list, pending presence changes with it.

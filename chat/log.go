@@ -1,0 +1,49 @@
+package chat
+
+import "errors"
+
+// A Record is one sealed event as a Log keeps it. Only what finds and
+// verifies it is in the clear: its place and its sender are the associated
+// data it was sealed with, so a record moved to another place does not open.
+type Record struct {
+	ID     uint64 // the event's place in its room; the record before it has ID-1
+	Member uint64 // the member the event is by or about
+	CID    string // the client's own id for a message, or ""; see Log.Append
+	Sealed []byte // never changed once appended
+}
+
+// A Log keeps the sealed events of rooms: per room, a run of records with
+// consecutive ids, the oldest dropped past the log's retention. It decides
+// nothing about members or names; the Hub does, and appends through it. The
+// in-memory MemoryLog is the default; a network log (shared by several
+// servers) must keep the same contract, which chattest.TestLog checks.
+//
+// Append takes the id the caller believes is the room's newest, the shape a
+// log with compare-and-set needs: a caller whose belief was stale learns the
+// newest id from Bounds, seals its event again for the next place, and
+// retries.
+type Log interface {
+	// Append stores rec as the room's event after expect; rec.ID must be
+	// expect+1. In a room with no records any expect is taken (the caller
+	// chooses a room's first id). If the room's newest id is not expect,
+	// nothing is stored and the error is ErrConflict. If rec.CID is set and
+	// a record the room still keeps has the same CID, nothing is stored and
+	// that record is returned with appended false.
+	Append(room string, expect uint64, rec Record) (stored Record, appended bool, err error)
+	// Read returns up to limit records (all when limit <= 0) with ids
+	// greater than after, oldest first. What retention dropped is not
+	// returned: compare with Bounds to tell a reader it was reset.
+	Read(room string, after uint64, limit int) ([]Record, error)
+	// Bounds returns the ids of the oldest and newest records the room
+	// keeps; ok is false when it keeps none.
+	Bounds(room string) (oldest, newest uint64, ok bool, err error)
+	// Drop forgets a room's records.
+	Drop(room string) error
+}
+
+// Errors of a Log.
+var (
+	ErrConflict         = errors.New("chat: the room's log has moved on since its newest id was read")
+	ErrNotNext          = errors.New("chat: a record's id must follow the id it is appended after")
+	errTooManyConflicts = errors.New("chat: the room's log kept moving on; the event was not stored")
+)

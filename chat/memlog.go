@@ -1,0 +1,116 @@
+package chat
+
+import "sync"
+
+// MemoryLog is a Log held in this process: per room, a ring of the newest
+// records, as many as its retention. It is safe for concurrent use.
+type MemoryLog struct {
+	keep int
+
+	mu    sync.Mutex
+	rooms map[string]*ring
+}
+
+// NewMemoryLog returns a MemoryLog that keeps the newest keep (≥ 1) records
+// of each room.
+func NewMemoryLog(keep int) *MemoryLog {
+	return &MemoryLog{keep: max(keep, 1), rooms: make(map[string]*ring)}
+}
+
+// Append implements Log.
+func (l *MemoryLog) Append(room string, expect uint64, rec Record) (Record, bool, error) {
+	if rec.ID != expect+1 {
+		return Record{}, false, ErrNotNext
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rooms[room]
+	if r == nil {
+		r = &ring{buf: make([]Record, l.keep), cids: make(map[string]uint64)}
+		l.rooms[room] = r
+	}
+	if r.n > 0 && r.newest() != expect {
+		return Record{}, false, ErrConflict
+	}
+	if rec.CID != "" {
+		if id, ok := r.cids[rec.CID]; ok {
+			return r.at(int(id - r.oldest())), false, nil
+		}
+	}
+	r.add(rec)
+	return rec, true, nil
+}
+
+// Read implements Log.
+func (l *MemoryLog) Read(room string, after uint64, limit int) ([]Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rooms[room]
+	if r == nil || r.n == 0 {
+		return nil, nil
+	}
+	skip := 0
+	if first := r.oldest(); after >= first {
+		skip = int(min(after-first+1, uint64(r.n)))
+	}
+	n := r.n - skip
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	out := make([]Record, n)
+	for i := range out {
+		out[i] = r.at(skip + i)
+	}
+	return out, nil
+}
+
+// Bounds implements Log.
+func (l *MemoryLog) Bounds(room string) (oldest, newest uint64, ok bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rooms[room]
+	if r == nil || r.n == 0 {
+		return 0, 0, false, nil
+	}
+	return r.oldest(), r.newest(), true, nil
+}
+
+// Drop implements Log.
+func (l *MemoryLog) Drop(room string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.rooms, room)
+	return nil
+}
+
+// ring is one room's newest records, oldest first, with the client ids of
+// those it keeps.
+type ring struct {
+	buf   []Record
+	start int // index of the oldest record
+	n     int
+	cids  map[string]uint64 // CID → id, for kept records only
+}
+
+func (r *ring) at(i int) Record { return r.buf[(r.start+i)%len(r.buf)] }
+func (r *ring) oldest() uint64  { return r.buf[r.start].ID }
+func (r *ring) newest() uint64  { return r.at(r.n - 1).ID }
+
+func (r *ring) add(rec Record) {
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = rec
+		r.n++
+	} else {
+		if gone := r.buf[r.start]; gone.CID != "" {
+			delete(r.cids, gone.CID)
+		}
+		r.buf[r.start] = rec
+		r.start = (r.start + 1) % len(r.buf)
+	}
+	if rec.CID != "" {
+		r.cids[rec.CID] = rec.ID
+	}
+}
