@@ -6,6 +6,7 @@
 // key before it is stored; plaintext exists only while an event is handed to
 // the publish function or read back for a page. The package knows nothing of
 // HTTP: callers identify a browser by an opaque owner string (the session
-// cookie's value, in the web server) and receive events through the function
-// given to NewHub.
+// cookie's value, in the web server), or a bot by the SHA-256 of its bearer
+// secret (JoinBearer, Bearer), and receive events through the function given
+// to NewHub.
 package chat

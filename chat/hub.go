@@ -37,6 +37,9 @@ type Hub struct {
 
 	departedMu sync.Mutex
 	departed   map[departure]departed
+
+	bearerMu sync.Mutex // taken after a room's lock, never before
+	bearers  map[Digest]Holder
 }
 
 // NewHub returns a hub that seals history with box and hands every event to
@@ -54,6 +57,7 @@ func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(ro
 		dropped:  dropped,
 		rooms:    make(map[string]*room),
 		departed: make(map[departure]departed),
+		bearers:  make(map[Digest]Holder),
 	}
 }
 
@@ -114,11 +118,17 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 // Join adds a member named name to a room, creating the room if needed, and
 // announces it. owner is the opaque identity of the browser that joins.
 func (h *Hub) Join(owner, roomName, name string) (Member, error) {
+	return h.join(owner, roomName, name, nil)
+}
+
+// join is Join, calling joined (if not nil) with the room locked once the
+// member is in it and announced.
+func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (Member, error) {
 	display, key, err := Nickname(name)
 	if err != nil {
 		return Member{}, err
 	}
-	var joined Member
+	var added Member
 	err = h.withRoom(roomName, true, func(r *room, now time.Time) error {
 		if _, taken := r.names[key]; taken {
 			return ErrNameTaken
@@ -149,10 +159,13 @@ func (h *Hub) Join(owner, roomName, name string) (Member, error) {
 			delete(r.names, key)
 			return err
 		}
-		joined = Member{ID: m.id, Name: display, State: Online}
+		added = Member{ID: m.id, Name: display, State: Online}
+		if joined != nil {
+			joined(r, m)
+		}
 		return nil
 	})
-	return joined, err
+	return added, err
 }
 
 // Leave removes the owner's member (0: the owner's latest) from a room and

@@ -144,7 +144,11 @@ func (r *room) remove(h *Hub, m *member, now time.Time) error {
 	delete(r.members, m.id)
 	delete(r.names, m.key)
 	r.touched = now
-	h.rememberDeparture(m.owner, r.name, m.name, now)
+	// A bearer's secret dies with its member; a bot joins again with a new
+	// secret, so there is no name to offer it back.
+	if !h.forgetBearer(m.owner) {
+		h.rememberDeparture(m.owner, r.name, m.name, now)
+	}
 	_, err := r.append(h, Event{Kind: KindLeave, Time: now, Member: m.id, Name: m.name})
 	return err
 }

@@ -1,0 +1,81 @@
+package chat
+
+import (
+	"encoding/hex"
+	"errors"
+	"strings"
+)
+
+// A Digest is what the hub keeps of a bearer secret: its SHA-256, computed by
+// the caller. The hub never sees the secret, so nothing it holds (or a dump
+// of its memory) lets anyone act as the member.
+type Digest [32]byte
+
+// A Holder is the member a bearer secret acts as: its owner (to pass to Post,
+// Leave and Attach), its room and its id.
+type Holder struct {
+	Owner  string
+	Room   string
+	Member uint64
+}
+
+// bearerPrefix marks the owners of members joined with a bearer secret. A
+// browser's owner never has it (the web layer's session ids are hex), so no
+// session can be renewed into, or collide with, a bearer's member.
+const bearerPrefix = "bearer:"
+
+var errBearerInUse = errors.New("chat: that bearer secret is already in use")
+
+func bearerOwner(d Digest) string { return bearerPrefix + hex.EncodeToString(d[:]) }
+
+// JoinBearer is Join for a client that authenticates with a secret rather
+// than a browser session: the member belongs to the secret whose digest is
+// d, and Bearer finds it until it leaves, is removed for staying away, or its
+// room goes. d must be the digest of a fresh random secret; one already in
+// use is refused (errBearerInUse) rather than shared by two members.
+func (h *Hub) JoinBearer(d Digest, roomName, name string) (Member, error) {
+	owner := bearerOwner(d)
+	h.bearerMu.Lock()
+	_, used := h.bearers[d]
+	h.bearerMu.Unlock()
+	if used {
+		return Member{}, errBearerInUse
+	}
+	return h.join(owner, roomName, name, func(r *room, m *member) {
+		h.bearerMu.Lock()
+		h.bearers[d] = Holder{Owner: owner, Room: r.name, Member: m.id}
+		h.bearerMu.Unlock()
+	})
+}
+
+// Bearer returns the member whose secret has digest d, or false when there is
+// none: never issued, or its member is gone.
+func (h *Hub) Bearer(d Digest) (Holder, bool) {
+	h.bearerMu.Lock()
+	defer h.bearerMu.Unlock()
+	hd, ok := h.bearers[d]
+	return hd, ok
+}
+
+// forgetBearer drops the secret of a member that is gone, so the secret dies
+// with it. It reports whether the owner was a bearer's.
+func (h *Hub) forgetBearer(owner string) bool {
+	s, ok := strings.CutPrefix(owner, bearerPrefix)
+	if !ok {
+		return false
+	}
+	var d Digest
+	if _, err := hex.Decode(d[:], []byte(s)); err == nil {
+		h.bearerMu.Lock()
+		delete(h.bearers, d)
+		h.bearerMu.Unlock()
+	}
+	return true
+}
+
+// bearerCount returns how many bearer secrets are live, for tests.
+func (h *Hub) bearerCount() int {
+	h.bearerMu.Lock()
+	defer h.bearerMu.Unlock()
+	return len(h.bearers)
+}
