@@ -23,8 +23,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrMessageTooLong):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, chat.ErrNotMember):
+	case errors.Is(err, chat.ErrNotMember), errors.Is(err, errTokenRoom):
 		return http.StatusForbidden
+	case errors.Is(err, errInvalidToken):
+		return http.StatusUnauthorized
 	case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyNames):
 		return http.StatusConflict
 	case errors.Is(err, chat.ErrTooManyRooms), errors.Is(err, chat.ErrTooManyReaders):
@@ -74,8 +76,17 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 			return
 		}
 		msg := userMessage(err, status)
+		// RFC 6750: a refused token says so, and how, in WWW-Authenticate.
+		switch {
+		case errors.Is(err, errInvalidToken):
+			c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		case errors.Is(err, errTokenRoom):
+			c.Response().Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		}
 		if c.Request().Method == http.MethodHead {
 			err = c.NoContent(status)
+		} else if wantsJSON(c) {
+			err = c.JSON(status, jsonError{Error: msg, Field: fieldOf(err)})
 		} else if wantsHTML(c) {
 			err = render(c, status, views.ErrorPage(status, msg, backFrom(c)))
 		} else {
@@ -85,6 +96,30 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 			log.Error("write error response", "err", err)
 		}
 	}
+}
+
+// jsonError is an error as JSON clients read it: the sentence a person would
+// see, and the form field it is about, if any.
+type jsonError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// fieldOf names the form field an error is about, or "" for none.
+func fieldOf(err error) string {
+	switch {
+	case errors.Is(err, chat.ErrInvalidRoom), errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyRooms):
+		return "room"
+	case errors.Is(err, chat.ErrInvalidName), errors.Is(err, chat.ErrMixedScripts), errors.Is(err, chat.ErrNameTaken),
+		errors.Is(err, chat.ErrTooManyNames):
+		return "username"
+	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrInvalidText), errors.Is(err, chat.ErrDirectionOverride),
+		errors.Is(err, chat.ErrMessageTooLong):
+		return "text"
+	case errors.Is(err, chat.ErrInvalidLimit):
+		return "limit"
+	}
+	return ""
 }
 
 // backFrom is where an error page's "go back" link leads: the room the

@@ -21,7 +21,8 @@ const resetNotice = "Your place in this room's history is gone (the server resta
 // streamEvents is a room's event stream. Anyone may read it. A reader that
 // names its browser's members (?m=, repeated; ?idle= for those whose tabs
 // are all hidden) keeps them present while connected. The resume point is Last-Event-ID, else ?since=; with neither,
-// only live events are sent.
+// only live events are sent. A bearer token keeps its own member present
+// instead (and a wrong token is refused, as for posting).
 func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		room, err := chat.RoomName(c.Param("room"))
@@ -32,11 +33,19 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 		if err != nil {
 			return err
 		}
+		owner := session(c)
 		binds, err := bindParams(c.QueryParams())
 		if err != nil {
 			return err
 		}
-		detach, err := hub.Attach(session(c), room, binds...)
+		if _, bearer := bearerToken(c.Request()); bearer {
+			who, err := actorOf(c, hub, room, "")
+			if err != nil {
+				return err
+			}
+			owner, binds = who.owner, []chat.Bind{{Member: who.id}}
+		}
+		detach, err := hub.Attach(owner, room, binds...)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,8 @@ func showJoinPage(c echo.Context) error {
 }
 
 // postJoin makes the browser a member of a room and sends it there. A
-// refusal shows the form again with the reason next to its field.
+// refusal shows the form again with the reason next to its field. A client
+// that asks for JSON joins as a bot instead (see joinBot).
 func postJoin(hub *chat.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		form, err := readForm(c)
@@ -28,6 +29,9 @@ func postJoin(hub *chat.Hub) echo.HandlerFunc {
 			return err
 		}
 		f := views.JoinForm{Username: form.Get("username"), Room: strings.TrimSpace(form.Get("room"))}
+		if wantsJSON(c) {
+			return joinBot(c, hub, f.Room, f.Username)
+		}
 		room, roomErr := chat.RoomName(f.Room)
 		if roomErr != nil {
 			f.RoomError = userMessage(roomErr, http.StatusBadRequest)

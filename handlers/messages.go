@@ -9,49 +9,62 @@ import (
 	"github.com/cloakroom/cloakroom/chat"
 )
 
+// posted is the JSON answer to a post: the id the message took in the room.
+type posted struct {
+	ID uint64 `json:"id"`
+}
+
 // postMessage adds a message to a room as one of the browser's members
-// (form field m, else its latest). The sender is the server's record of that
-// member, never a name from the form.
+// (form field m, else its latest), or as a bearer token's member. The sender
+// is the server's record of that member, never a name from the form.
 func postMessage(hub *chat.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		form, id, err := memberForm(c)
+		form, who, err := memberForm(c, hub)
 		if err != nil {
 			return err
 		}
 		room := c.Param("room")
-		if _, err := hub.Post(session(c), room, id, form.Get("text")); err != nil {
-			return err
+		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"))
+		if err != nil {
+			return who.gone(err)
 		}
-		if isHTMX(c) {
+		switch {
+		case isHTMX(c):
 			// The page's script clears the composer; the message itself
 			// arrives through the room's stream like everyone else's.
 			return c.NoContent(http.StatusNoContent)
+		case wantsJSON(c):
+			return c.JSON(http.StatusCreated, posted{ID: ev.ID})
 		}
 		name, _ := chat.RoomName(room)
-		return c.Redirect(http.StatusSeeOther, roomURL(name, id))
+		return c.Redirect(http.StatusSeeOther, roomURL(name, who.id))
 	}
 }
 
-// postLeave takes one of the browser's members out of a room.
+// postLeave takes one of the browser's members, or a bearer token's member,
+// out of a room.
 func postLeave(hub *chat.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		_, id, err := memberForm(c)
+		_, who, err := memberForm(c, hub)
 		if err != nil {
 			return err
 		}
-		if err := hub.Leave(session(c), c.Param("room"), id); err != nil {
-			return err
+		if err := hub.Leave(who.owner, c.Param("room"), who.id); err != nil {
+			return who.gone(err)
+		}
+		if wantsJSON(c) {
+			return c.NoContent(http.StatusNoContent)
 		}
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 }
 
-// memberForm reads a form that acts as one of the browser's members.
-func memberForm(c echo.Context) (url.Values, uint64, error) {
+// memberForm reads a form that acts as a member of the request's room.
+func memberForm(c echo.Context, hub *chat.Hub) (url.Values, actor, error) {
 	form, err := readForm(c)
 	if err != nil {
-		return nil, 0, err
+		return nil, actor{}, err
 	}
-	id, err := memberParam(form.Get("m"))
-	return form, id, err
+	who, err := actorOf(c, hub, c.Param("room"), form.Get("m"))
+	return form, who, err
 }

@@ -49,7 +49,7 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.Use(middleware.Recover())
 	e.Use(requestLogger(cfg.Logger))
 	e.Use(securityHeaders)
-	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
+	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 
 	e.GET("/", showJoinPage)
 	e.POST("/join", postJoin(hub))

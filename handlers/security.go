@@ -26,15 +26,24 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // requestLogger logs one line per request: method, path, status and time.
 // The query (which may hold a name being joined) and the body (message
-// text) are never logged, nor are cookies.
+// text) are never logged, nor are cookies or the Authorization header (a
+// bot's token).
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogMethod:  true,
 		LogURIPath: true,
 		LogStatus:  true,
 		LogLatency: true,
+		LogError:   true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			log.Info("request", "method", v.Method, "path", v.URIPath, "status", v.Status,
+			status := v.Status
+			if v.Error != nil && !c.Response().Committed {
+				// The error handler has not answered yet; this is the
+				// status it will answer with (Echo only knows its own
+				// HTTPError's).
+				status = statusOf(v.Error)
+			}
+			log.Info("request", "method", v.Method, "path", v.URIPath, "status", status,
 				"duration_ms", float64(v.Latency)/float64(time.Millisecond))
 			return nil
 		},
