@@ -290,16 +290,38 @@ func TestStreamFormatRefused(t *testing.T) {
 	}
 }
 
-// A format's stream exists only once a reader of it has come: Publish
-// renders no format nobody reads.
+// A format's stream exists only once a reader of it has come (Publish
+// renders no format nobody reads), and goes with its room.
 func TestStreamPerFormat(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{})
+	clk := newClock()
+	srv := newTestServer(t, chat.Config{RoomIdle: time.Minute, Now: clk.Now}, Config{})
 	b := srv.browser(t)
-	b.stream("/rooms/lobby/events?format=json", nil)
-	b.join("lobby", "alice")
-	exists := func(key string) bool { return srv.streams.sse.StreamExists(key) }
-	got := map[string]bool{"lobby": exists("lobby"), "lobby/json": exists("lobby/json"), "lobby/text": exists("lobby/text")}
-	if diff := cmp.Diff(map[string]bool{"lobby": false, "lobby/json": true, "lobby/text": false}, got); diff != "" {
+	s := b.stream("/rooms/lobby/events?format=text", nil)
+	me := b.join("lobby", "alice")
+	if ev := s.next(t, 5*time.Second); ev.data != "12:00 * alice joined the room" {
+		t.Fatalf("event %+v", ev)
+	}
+	streams := func() map[string]bool {
+		got := make(map[string]bool)
+		for _, key := range []string{"lobby", "lobby/json", "lobby/text"} {
+			got[key] = srv.streams.sse.StreamExists(key)
+		}
+		return got
+	}
+	if diff := cmp.Diff(map[string]bool{"lobby": false, "lobby/json": false, "lobby/text": true}, streams()); diff != "" {
 		t.Errorf("streams (-want +got):\n%s", diff)
+	}
+
+	s.close()
+	waitFor(t, 5*time.Second, "the stream to close", func() bool { return srv.hub.Readers("lobby") == 0 })
+	if status, _, _ := b.post("/rooms/lobby/leave", url.Values{"m": {strconv.FormatUint(me, 10)}}, nil); status != http.StatusSeeOther {
+		t.Fatalf("leave: %d", status)
+	}
+	clk.Add(time.Minute)
+	if err := srv.hub.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]bool{"lobby": false, "lobby/json": false, "lobby/text": false}, streams()); diff != "" {
+		t.Errorf("streams after the room was dropped (-want +got):\n%s", diff)
 	}
 }

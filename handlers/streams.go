@@ -92,8 +92,9 @@ func (s *Streams) Close() {
 }
 
 // open makes sure a stream exists (a room's, in a format: see streamKey)
-// for a reader about to register on it. registered must be called once the reader is registered (or will not
-// be); until then Close waits. ok is false once Close has been called.
+// for a reader about to register on it. registered must be called once the
+// reader is registered (or will not be); until then Close waits. ok is false
+// once Close has been called.
 func (s *Streams) open(key string) (registered func(), ok bool) {
 	s.mu.RLock()
 	if s.closed {
