@@ -20,9 +20,10 @@ const resetNotice = "Your place in this room's history is gone (the server resta
 
 // streamEvents is a room's event stream. Anyone may read it. A reader that
 // names its browser's members (?m=, repeated; ?idle= for those whose tabs
-// are all hidden) keeps them present while connected. The resume point is Last-Event-ID, else ?since=; with neither,
-// only live events are sent. A bearer token keeps its own member present
-// instead (and a wrong token is refused, as for posting).
+// are all hidden) keeps them present while connected. The resume point is
+// Last-Event-ID, else ?since=; with neither, only live events are sent. A bearer token keeps its own member present
+// instead (and a wrong token is refused, as for posting). The data is HTML,
+// JSON or text (see streamFormat).
 func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		room, err := chat.RoomName(c.Param("room"))
@@ -30,6 +31,10 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 			return err
 		}
 		since, resume, err := resumePoint(c)
+		if err != nil {
+			return err
+		}
+		f, err := streamFormat(c)
 		if err != nil {
 			return err
 		}
@@ -59,9 +64,9 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 			if err != nil {
 				return 0, err
 			}
-			return b.Last, sendBacklog(send, b)
+			return b.Last, sendBacklog(send, b, room, f)
 		}
-		return streams.serve(c, room, backlog, cfg)
+		return streams.serve(c, streamKey(room, f), backlog, cfg)
 	}
 }
 
@@ -113,30 +118,32 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 
 // sendBacklog sends a reader what it missed: a reset first when its resume
 // point was not in the room's history, then the retained events, then the
-// member list as it is now, once (a long backlog does not repeat it).
-func sendBacklog(send func([]byte) error, b chat.Backlog) error {
+// member list as it is now, once (a long backlog does not repeat it), all
+// in the format f.
+func sendBacklog(send func([]byte) error, b chat.Backlog, room string, f format) error {
 	var buf bytes.Buffer
 	if b.Reset {
-		writeEvent(&buf, b.From, "reset", []byte(resetNotice))
+		writeEvent(&buf, b.From, "reset", f.reset(b.From))
 	}
 	for ev, err := range b.Events() {
 		if err != nil {
 			return err
 		}
-		writeEvent(&buf, ev.ID, "", eventData(ev, nil))
+		writeEvent(&buf, ev.ID, "", f.event(room, ev, false, nil, 0))
 		if err := send(buf.Bytes()); err != nil {
 			return err
 		}
 		buf.Reset()
 	}
-	writeEvent(&buf, b.Last, membersEvent, renderMembers(b.Members, b.Seq))
+	writeEvent(&buf, b.Last, membersEvent, f.members(room, b.Last, b.Members, b.Seq))
 	return send(buf.Bytes())
 }
 
-// serve runs r3labs's handler for one reader of a room, through a
-// streamWriter, and returns when the reader is gone or the server closes.
-func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) error) (uint64, error), cfg Config) error {
-	registered, ok := s.open(room)
+// serve runs r3labs's handler for one reader of a room's stream (key: see
+// streamKey), through a streamWriter, and returns when the reader is gone or
+// the server closes.
+func (s *Streams) serve(c echo.Context, key string, backlog func(func([]byte) error) (uint64, error), cfg Config) error {
+	registered, ok := s.open(key)
 	if !ok {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
 	}
@@ -157,7 +164,7 @@ func (s *Streams) serve(c echo.Context, room string, backlog func(func([]byte) e
 	// from) a Last-Event-ID that is ours to handle.
 	req := c.Request().Clone(ctx)
 	q := req.URL.Query()
-	q.Set("stream", room)
+	q.Set("stream", key)
 	req.URL.RawQuery = q.Encode()
 	req.Header.Del("Last-Event-ID")
 

@@ -2,14 +2,12 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"strconv"
 	"sync"
 
 	"github.com/r3labs/sse/v2"
 
 	"github.com/cloakroom/cloakroom/chat"
-	"github.com/cloakroom/cloakroom/views"
 )
 
 // Streams carries each room's events to its readers over Server-Sent Events,
@@ -45,18 +43,29 @@ func NewStreams() *Streams {
 // function: it is called in each room's order, with the room locked, and
 // does not block (the r3labs stream goroutine drains its queue into
 // per-reader writers that never wait on the network).
+//
+// The event is rendered once per format, and only in the formats some
+// reader of the room uses: a format's stream exists from its first reader's
+// connection until the room is dropped (r3labs's Publish to a stream that
+// does not exist would drop the event anyway). A reader that connects just
+// after the check gets the event from the backlog, or, reading live only,
+// was not yet there for it.
 func (s *Streams) Publish(d chat.Delivery) {
-	ev := &sse.Event{ID: []byte(strconv.FormatUint(d.Event.ID, 10))}
-	switch {
-	case d.Event.Kind == chat.KindMembers:
-		ev.Event = []byte(membersEvent)
-		ev.Data = renderMembers(d.Members, d.Seq)
-	case d.Event.Affects():
-		ev.Data = eventData(d.Event, renderMembers(d.Members, d.Seq))
-	default:
-		ev.Data = eventData(d.Event, nil)
+	id := []byte(strconv.FormatUint(d.Event.ID, 10))
+	for _, f := range formats {
+		key := streamKey(d.Room, f)
+		if !s.sse.StreamExists(key) {
+			continue
+		}
+		ev := &sse.Event{ID: id}
+		if d.Event.Kind == chat.KindMembers {
+			ev.Event = []byte(membersEvent)
+			ev.Data = f.members(d.Room, d.Event.ID, d.Members, d.Seq)
+		} else {
+			ev.Data = f.event(d.Room, d.Event, d.Event.Affects(), d.Members, d.Seq)
+		}
+		s.sse.Publish(key, ev)
 	}
-	s.sse.Publish(d.Room, ev)
 }
 
 // membersEvent names the event that carries a room's member list after a
@@ -68,7 +77,9 @@ const membersEvent = "members"
 // rooms with no readers, which is when r3labs can remove a stream without
 // stranding a goroutine.
 func (s *Streams) Dropped(room string) {
-	s.sse.RemoveStream(room)
+	for _, f := range formats {
+		s.sse.RemoveStream(streamKey(room, f))
+	}
 }
 
 // Close ends every stream. Call it once, when the server shuts down, so that
@@ -80,33 +91,18 @@ func (s *Streams) Close() {
 	s.sse.Close()
 }
 
-// open makes sure a room's stream exists for a reader about to register on
-// it. registered must be called once the reader is registered (or will not
-// be); until then Close waits. ok is false once Close has been called.
-func (s *Streams) open(room string) (registered func(), ok bool) {
+// open makes sure a stream exists (a room's, in a format: see streamKey)
+// for a reader about to register on it. registered must be called once the
+// reader is registered (or will not be); until then Close waits. ok is false
+// once Close has been called.
+func (s *Streams) open(key string) (registered func(), ok bool) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return nil, false
 	}
-	s.sse.CreateStream(room) // exists already unless this is the room's first reader
+	s.sse.CreateStream(key) // exists already unless this is the first reader of the room in this format
 	return sync.OnceFunc(s.mu.RUnlock), true
-}
-
-// eventData is the payload of one event: its log entry, followed, for events
-// that change the member list, by the list as of now, swapped in out of
-// band. It is never empty, since an empty event would end r3labs streams.
-func eventData(ev chat.Event, members []byte) []byte {
-	var buf bytes.Buffer
-	_ = views.EventItem(ev, 0).Render(context.Background(), &buf) // a bytes.Buffer cannot fail
-	buf.Write(members)
-	return buf.Bytes()
-}
-
-func renderMembers(members []chat.Member, seq uint64) []byte {
-	var buf bytes.Buffer
-	_ = views.MemberList(members, seq, 0, true).Render(context.Background(), &buf)
-	return buf.Bytes()
 }
 
 // writeEvent writes one event in the SSE wire format, as r3labs does for
