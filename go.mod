@@ -11,6 +11,7 @@ require (
 	github.com/r3labs/sse/v2 v2.10.0
 	github.com/rivo/uniseg v0.4.7
 	golang.org/x/text v0.44.0
+	gopkg.in/cenkalti/backoff.v1 v1.1.0
 	mvdan.cc/xurls/v2 v2.6.0
 )
 
@@ -35,7 +36,6 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect
-	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
 )
 
 tool github.com/a-h/templ/cmd/templ

@@ -13,7 +13,8 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:                    {"handlers", "chat", "crypto", "static"},
+		mod:                    {"handlers", "chat", "crypto", "static", "client"},
+		mod + "/client":        {},
 		mod + "/handlers":      {"chat", "views", "static"},
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
@@ -25,6 +26,8 @@ func TestImportRules(t *testing.T) {
 		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/chat/chattest": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/crypto":        {"github.com/", "golang.org/"},
+		// The client speaks to a server only over HTTP.
+		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "./...").Output()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/client"
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
 )
@@ -90,8 +91,22 @@ func envName(flagName string) string {
 	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// run starts Cloakroom and serves until ctx ends, then shuts down.
+// run is the command line: `tail` and `say` are the client's commands
+// (package client); anything else (no arguments, or flags only) serves.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "tail":
+			return client.TailCommand(ctx, args[1:], stdout, stderr)
+		case "say":
+			return client.SayCommand(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// serve starts Cloakroom and serves until ctx ends, then shuts down.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
