@@ -41,6 +41,9 @@ type TailConfig struct {
 	// Since is the id to resume after (0: all the room keeps); below 0, only
 	// live events are sent.
 	Since int64
+	// Notices, if set, gets one line per lost connection and retry; the
+	// events themselves go to Tail's out.
+	Notices io.Writer
 }
 
 // Tail follows a room's event stream until ctx ends, writing each event's
@@ -60,6 +63,14 @@ func Tail(ctx context.Context, cfg TailConfig, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.ReconnectStrategy = retryStrategy(ctx)
+	notice := func(format string, args ...any) {
+		if cfg.Notices != nil {
+			fmt.Fprintf(cfg.Notices, "cloakroom tail: "+format+"\n", args...)
+		}
+	}
+	c.ReconnectNotify = func(err error, wait time.Duration) {
+		notice("%v; trying again in %v", err, wait.Round(time.Millisecond))
+	}
 	print := func(e *sse.Event) {
 		// Data is empty only for an event the server never sends; a line
 		// for it would be noise.
@@ -87,10 +98,12 @@ func Tail(ctx context.Context, cfg TailConfig, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		wait := jitter(firstRetryWait)
+		notice("the server ended the stream; reconnecting in %v", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(jitter(firstRetryWait)):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -160,5 +173,5 @@ func TailCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *since < -1 {
 		return errors.New("--since must be an event id (0 or more)")
 	}
-	return Tail(ctx, TailConfig{Server: *server, Room: room, Format: *format, Since: *since}, stdout)
+	return Tail(ctx, TailConfig{Server: *server, Room: room, Format: *format, Since: *since, Notices: stderr}, stdout)
 }
