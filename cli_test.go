@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -432,5 +433,52 @@ func TestCommandErrors(t *testing.T) {
 				t.Errorf("%v, want an error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// tail reads an event larger than r3labs/sse's default 64 KiB cap: a live join
+// in JSON carries the whole member list, here of 700 members with long names.
+func TestTailReadsALargeEvent(t *testing.T) {
+	const members = 700
+	base, _ := startApp(t, "--max-members", fmt.Sprint(members+1))
+	join := func(name string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/join", strings.NewReader(url.Values{"username": {name}, "room": {"big"}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("join as %s: %s", name, resp.Status)
+		}
+	}
+	long := strings.Repeat("語", 28) // 84 bytes of UTF-8
+	for i := range members {
+		join(fmt.Sprintf("%s%04d", long, i))
+	}
+	out, _ := startTail(t, "--server", base, "--format", "json", "--since", "0", "big")
+	lastJoin := regexp.MustCompile(fmt.Sprintf(`"name":"%s%04d"`, long, members-1))
+	out.waitFor(t, "the backlog", func(l []string) bool { return lineIndex(l, lastJoin) >= 0 })
+
+	join("late")
+	late := regexp.MustCompile(`^\{"id":\d+,"type":"join",.*"name":"late"`)
+	lines := out.waitFor(t, "the live join", func(l []string) bool { return lineIndex(l, late) >= 0 })
+	line := lines[lineIndex(lines, late)]
+	var e struct {
+		Members []struct {
+			Name string `json:"name"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(line), &e); err != nil || len(e.Members) != members+1 {
+		t.Fatalf("the live join (%d bytes): %d members, %v; want %d", len(line), len(e.Members), err, members+1)
+	}
+	if len(line) <= 64<<10 {
+		t.Fatalf("the live join is %d bytes: the test no longer exceeds the 64 KiB default", len(line))
 	}
 }

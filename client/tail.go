@@ -19,9 +19,11 @@ import (
 
 // maxEvent bounds one event as tail reads it, in bytes. r3labs/sse's client
 // caps an event at 64 KiB by default; the server's largest event (a 16 KiB
-// message escaped into HTML or JSON, with a member list of a full room) can
-// exceed that, and an event over the cap would make the client reconnect to
-// the same event for ever.
+// message escaped into JSON; a live join's member list, over 64 KiB for a
+// room of several hundred members with long names) can exceed that. Over the
+// cap, r3labs's reader fails, reconnects with the last id it saw and gets
+// the event again from history, which for a join lacks the member list: the
+// live event would be lost without a word.
 const maxEvent = 4 << 20
 
 // Reconnection: the first retry after a drop waits about a quarter second,
