@@ -77,3 +77,45 @@ func TestHistoryErrors(t *testing.T) {
 		t.Errorf("one-event room = %+v, %v; want its join and Start", p, err)
 	}
 }
+
+func TestHistoryAfter(t *testing.T) {
+	h, _, _ := newTestHub(t, Config{History: 30})
+	mustJoin(t, h, "a", "lobby", "Alice")
+	for i := range 40 {
+		if _, err := h.Post("a", "lobby", 0, fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// From before what is kept, pages of 7 forward meet every kept event
+	// once, in order; the first page says it began at the oldest.
+	var got []Event
+	after := uint64(1)
+	for page := 0; ; page++ {
+		p, err := h.After("lobby", after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Start != (page == 0) {
+			t.Fatalf("page %d: Start = %v", page, p.Start)
+		}
+		if len(p.Events) == 0 {
+			break
+		}
+		got = append(got, p.Events...)
+		after = p.Events[len(p.Events)-1].ID
+	}
+	if len(got) != 30 || got[0].Text != "m10" || got[29].Text != "m39" {
+		t.Fatalf("walked %d events, %q…%q; want 30, m10…m39", len(got), got[0].Text, got[len(got)-1].Text)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].ID != got[i-1].ID+1 {
+			t.Fatalf("event %d has id %d after %d", i, got[i].ID, got[i-1].ID)
+		}
+	}
+	if _, err := h.After("lobby", 0, 0); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("limit 0 = %v, want ErrInvalidLimit", err)
+	}
+	if _, err := h.After("nobody", 0, 5); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("a room that does not exist = %v, want ErrNoRoom", err)
+	}
+}

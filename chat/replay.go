@@ -151,6 +151,43 @@ func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
+	return h.openPage(name, p, recs)
+}
+
+// After returns up to limit (1…MaxPage) of a room's kept events with ids
+// greater than after, oldest first: a reader catching up from where it was.
+// Page.Start is true when they begin at the oldest event kept, which for an
+// after older than that means the reader missed what retention dropped.
+func (h *Hub) After(roomName string, after uint64, limit int) (Page, error) {
+	if limit < 1 || limit > MaxPage {
+		return Page{}, ErrInvalidLimit
+	}
+	name, err := RoomName(roomName)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	var recs []Record
+	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
+		p.Last = r.last()
+		p.Members, p.Seq = r.memberList(), r.seq
+		oldest, _, any, err := h.log.Bounds(name)
+		if err != nil {
+			return fmt.Errorf("read the room's log: %w", err)
+		}
+		p.Start = !any || after < oldest
+		recs, err = h.log.Read(name, after, limit)
+		return err
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return h.openPage(name, p, recs)
+}
+
+// openPage opens a page's records one at a time, after the room's lock is
+// released.
+func (h *Hub) openPage(name string, p Page, recs []Record) (Page, error) {
 	p.Events = make([]Event, 0, len(recs))
 	for _, rec := range recs {
 		ev, err := h.open(name, rec)
