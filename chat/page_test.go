@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-func TestHistoryPages(t *testing.T) {
+// overflowedRoom is a hub whose room "lobby" keeps the last 30 of its 41
+// events: messages m10…m39 by Alice.
+func overflowedRoom(t *testing.T) *Hub {
+	t.Helper()
 	h, _, _ := newTestHub(t, Config{History: 30})
 	mustJoin(t, h, "a", "lobby", "Alice")
 	for i := range 40 {
@@ -14,6 +17,11 @@ func TestHistoryPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return h
+}
+
+func TestHistoryPages(t *testing.T) {
+	h := overflowedRoom(t)
 	// The room keeps the last 30 of its 41 events: walk back from the
 	// newest 7 at a time and every kept event must come once, in order.
 	var got []Event
@@ -79,13 +87,7 @@ func TestHistoryErrors(t *testing.T) {
 }
 
 func TestHistoryAfter(t *testing.T) {
-	h, _, _ := newTestHub(t, Config{History: 30})
-	mustJoin(t, h, "a", "lobby", "Alice")
-	for i := range 40 {
-		if _, err := h.Post("a", "lobby", 0, fmt.Sprint("m", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h := overflowedRoom(t)
 	// From before what is kept, pages of 7 forward meet every kept event
 	// once, in order; the first page says it began at the oldest.
 	var got []Event

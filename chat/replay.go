@@ -113,45 +113,24 @@ type Page struct {
 const MaxPage = 200
 
 // History returns up to limit (1…MaxPage) of a room's kept events with ids
-// less than before; before 0 asks for the newest. The records are copied
-// under the room's lock and opened after it is released. A room that does
-// not exist is ErrNoRoom; a limit out of range is ErrInvalidLimit.
+// less than before; before 0 asks for the newest. A room that does not
+// exist is ErrNoRoom; a limit out of range is ErrInvalidLimit.
 func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
-	if limit < 1 || limit > MaxPage {
-		return Page{}, ErrInvalidLimit
-	}
-	name, err := RoomName(roomName)
-	if err != nil {
-		return Page{}, err
-	}
-	var p Page
-	var recs []Record
-	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
-		p.Last = r.last()
-		p.Members, p.Seq = r.memberList(), r.seq
+	return h.page(roomName, limit, func(p *Page, oldest uint64, any bool) (uint64, int) {
 		if before == 0 || before > p.Last+1 {
 			before = p.Last + 1
 		}
-		oldest, _, any, err := h.log.Bounds(name)
-		if err != nil {
-			return fmt.Errorf("read the room's log: %w", err)
-		}
 		if !any || before <= oldest {
 			p.Start = true
-			return nil
+			return 0, 0
 		}
 		from := oldest
 		if before-oldest > uint64(limit) {
 			from = before - uint64(limit)
 		}
 		p.Start = from == oldest
-		recs, err = h.log.Read(name, from-1, int(before-from))
-		return err
+		return from - 1, int(before - from)
 	})
-	if err != nil {
-		return Page{}, err
-	}
-	return h.openPage(name, p, recs)
 }
 
 // After returns up to limit (1…MaxPage) of a room's kept events with ids
@@ -159,6 +138,17 @@ func (h *Hub) History(roomName string, before uint64, limit int) (Page, error) {
 // Page.Start is true when they begin at the oldest event kept, which for an
 // after older than that means the reader missed what retention dropped.
 func (h *Hub) After(roomName string, after uint64, limit int) (Page, error) {
+	return h.page(roomName, limit, func(p *Page, oldest uint64, any bool) (uint64, int) {
+		p.Start = !any || after < oldest
+		return after, limit
+	})
+}
+
+// page reads a Page of a room: under the room's lock, pick sees the room's
+// newest id (p.Last) and oldest kept id and says which records to read (n of
+// them after the id it returns; none for n 0); they are opened one at a
+// time after the lock is released.
+func (h *Hub) page(roomName string, limit int, pick func(p *Page, oldest uint64, any bool) (after uint64, n int)) (Page, error) {
 	if limit < 1 || limit > MaxPage {
 		return Page{}, ErrInvalidLimit
 	}
@@ -175,19 +165,16 @@ func (h *Hub) After(roomName string, after uint64, limit int) (Page, error) {
 		if err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
-		p.Start = !any || after < oldest
-		recs, err = h.log.Read(name, after, limit)
+		after, n := pick(&p, oldest, any)
+		if n == 0 {
+			return nil
+		}
+		recs, err = h.log.Read(name, after, n)
 		return err
 	})
 	if err != nil {
 		return Page{}, err
 	}
-	return h.openPage(name, p, recs)
-}
-
-// openPage opens a page's records one at a time, after the room's lock is
-// released.
-func (h *Hub) openPage(name string, p Page, recs []Record) (Page, error) {
 	p.Events = make([]Event, 0, len(recs))
 	for _, rec := range recs {
 		ev, err := h.open(name, rec)
