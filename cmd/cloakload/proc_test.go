@@ -1,0 +1,83 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"plain", "4242 (cloakroom) S 1 4242 4242 0 -1 4194560 1234 0 0 0 150 25 0 0 20 0 7 0 123 456 789", 1750 * time.Millisecond, false},
+		{"a name with spaces and parentheses", "7 (my (odd) name) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 1 1", 70 * time.Millisecond, false},
+		{"no name", "7 R 1 7", 0, true},
+		{"cut short", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 3", 0, true},
+		{"not a number", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 3 y 0", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tt.stat))
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("parseStatCPU = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseField(t *testing.T) {
+	const io = "rchar: 100\nwchar: 200\nsyscr: 30\nsyscw: 40\nread_bytes: 0\n"
+	const status = "Name:\tcloakroom\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t7\n"
+	for _, tt := range []struct {
+		name, file, key string
+		want            uint64
+		wantErr         bool
+	}{
+		{"syscw", io, "syscw:", 40, false},
+		{"VmRSS", status, "VmRSS:", 40960, false},
+		{"VmHWM", status, "VmHWM:", 51200, false},
+		{"missing", status, "VmSwap:", 0, true},
+		{"empty value", "syscw:\n", "syscw:", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseField([]byte(tt.file), tt.key)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("parseField(%s) = %d, %v; want %d, error %v", tt.key, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFindSocket(t *testing.T) {
+	// The server listens on 8080 (1F90); our readers use 50000 (C350) and
+	// 50001 (C351).
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:C350 04 00000000:00010000 01:00000014 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:C350 0100007F:1F90 01 00000000:00002000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:1F90 0100007F:C351 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 20 4 30 10 -1
+`
+	for _, tt := range []struct {
+		name          string
+		local, remote int
+		want          uint8
+		wantFound     bool
+	}{
+		{"server end of the frozen reader", 8080, 50000, 4, true},
+		{"our end", 50000, 8080, 1, true},
+		{"another reader", 8080, 50001, 1, true},
+		{"gone", 8080, 50002, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, found := findSocket([]byte(table), tt.local, tt.remote)
+			if got != tt.want || found != tt.wantFound {
+				t.Errorf("findSocket = %d, %v; want %d, %v", got, found, tt.want, tt.wantFound)
+			}
+		})
+	}
+	if stateName(4) != "FIN_WAIT1" || stateName(99) != "state 99" {
+		t.Errorf("stateName(4), (99) = %q, %q", stateName(4), stateName(99))
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSeqLog(t *testing.T) {
+	type counts struct {
+		Received, Distinct, Dups, Reorders, Max, Gaps uint64
+	}
+	for _, tt := range []struct {
+		name     string
+		arrivals []uint64
+		want     counts
+	}{
+		{"none", nil, counts{}},
+		{"in order", []uint64{1, 2, 3}, counts{Received: 3, Distinct: 3, Max: 3}},
+		{"a duplicate", []uint64{1, 2, 2, 3}, counts{Received: 4, Distinct: 3, Dups: 1, Max: 3}},
+		{"a swap", []uint64{1, 3, 2, 4}, counts{Received: 4, Distinct: 4, Reorders: 1, Max: 4}},
+		{"a gap", []uint64{1, 2, 5}, counts{Received: 3, Distinct: 3, Max: 5, Gaps: 2}},
+		{"late duplicate of a reordered one", []uint64{2, 1, 1}, counts{Received: 3, Distinct: 2, Dups: 1, Reorders: 1, Max: 2}},
+		{"across bitset words", []uint64{63, 64, 65, 200}, counts{Received: 4, Distinct: 4, Max: 200, Gaps: 200 - 63 + 1 - 4}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var l seqLog
+			for _, s := range tt.arrivals {
+				l.add(s)
+			}
+			first := uint64(0)
+			if len(tt.arrivals) > 0 {
+				first = firstSeen(&l)
+			}
+			got := counts{l.received, l.distinct, l.dups, l.reorders, l.max, l.gaps(max(first, 1))}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("counts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A reader loses the accepted messages of its room it never got; messages
+// refused or never sent are not its loss.
+func TestPublisherLost(t *testing.T) {
+	p := newPublisher(nil, clock{}, 2, 10, 300, 0, 1e9) // 10 messages over 2 rooms
+	for k, s := range []uint32{postAccepted, postAccepted, postFailed, postAccepted, postAccepted, postAccepted, postNotSent, postAccepted, postAccepted, postAccepted} {
+		p.status[k].Store(s)
+	}
+	// Room 0 holds messages 0, 2, 4, 6, 8: sequences 1..5; 2 failed, 4 not sent.
+	r := &reader{room: 0}
+	for _, s := range []uint64{1, 3} {
+		r.log.add(s)
+	}
+	if got := p.lost(r); got != 1 {
+		t.Errorf("lost = %d, want 1 (sequence 5)", got)
+	}
+	if got := p.accepted(0); got != 3 {
+		t.Errorf("accepted(0) = %d, want 3", got)
+	}
+	sent, accepted, failed := p.counts()
+	if diff := cmp.Diff([3]uint64{9, 8, 1}, [3]uint64{sent, accepted, failed}); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}

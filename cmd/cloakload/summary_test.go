@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSpreadAndRatio(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		a, b      []float64
+		wantA     string
+		wantRatio string
+	}{
+		{"odd count", []float64{3, 1, 2}, []float64{4}, "2 [1–3]", "0.50"},
+		{"even count takes the mean of the middle two", []float64{10, 40, 20, 30}, []float64{10, 10}, "25 [10–40]", "2.50"},
+		{"large figures", []float64{199000, 201000, 200500}, []float64{100000}, "200500 [199000–201000]", "2.00"},
+		{"none", nil, []float64{1}, "—", "—"},
+		{"divide by zero", []float64{1}, []float64{0}, "1", "—"},
+		{"never cut", []float64{math.Inf(1)}, []float64{3.6}, "not cut", "—"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := spreadOf(tt.a), spreadOf(tt.b)
+			if got := a.String(); got != tt.wantA {
+				t.Errorf("spread = %q, want %q", got, tt.wantA)
+			}
+			if got := ratio(a, b); got != tt.wantRatio {
+				t.Errorf("ratio = %q, want %q", got, tt.wantRatio)
+			}
+		})
+	}
+}
+
+// The summary reads -json lines back, leaves void and failed runs out of
+// the medians and counts them.
+func TestSummary(t *testing.T) {
+	lines := strings.Join([]string{
+		`{"target":"cloakroom","scenario":"posts","kind":"posts","params":{"conns":32,"size":300,"duration_s":20},"posts":{"posts_per_s":100},"generator":{"cpu_pct":40}}`,
+		`{"target":"centrifugo","scenario":"posts","kind":"posts","params":{"conns":32,"size":300,"duration_s":20},"posts":{"posts_per_s":50},"generator":{"cpu_pct":40}}`,
+		``,
+		`{"target":"cloakroom","scenario":"posts","kind":"posts","params":{},"posts":{"posts_per_s":300},"generator":{"cpu_pct":40}}`,
+		`{"target":"cloakroom","scenario":"posts","kind":"posts","params":{},"void":true,"posts":{"posts_per_s":9999},"generator":{"cpu_pct":90}}`,
+		`{"target":"centrifugo","scenario":"posts","kind":"posts","params":{},"error":"connect: refused","generator":{}}`,
+	}, "\n")
+	runs, err := readResults(strings.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeSummary(&out, runs)
+	var got []string
+	for line := range strings.Lines(out.String()) {
+		got = append(got, strings.Join(strings.Fields(line), " "))
+	}
+	want := []string{
+		"",
+		"== posts (posts into a room nobody reads, 32 connections, 300 B, 20s)",
+		"cloakroom: 3 runs, 2 valid, 1 void, 0 failed",
+		"centrifugo: 2 runs, 1 valid, 0 void, 1 failed",
+		"figure cloakroom centrifugo ratio",
+		"posts/s 200 [100–300] 50 4.00",
+		"post latency p99 (ms) 0 [0–0] 0 —",
+		"failed posts 0 [0–0] 0 —",
+		"server CPU µs/post — — —",
+		"write syscalls/post — — —",
+		"generator CPU (%) 40 [40–40] 40 1.00",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+	if _, err := readResults(strings.NewReader("{not json")); err == nil {
+		t.Error("a malformed line was read")
+	}
+}
