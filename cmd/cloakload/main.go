@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -63,6 +64,17 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if _, err := raiseFileLimit(); err != nil {
 		return fmt.Errorf("raise the open-file limit: %w", err)
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := run(ctx, cfg)
 	if err != nil {
@@ -119,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 	fs.BoolVar(&c.json, "json", false, "print the run as a JSON line on stdout (the human line goes to stderr)")
 	fs.StringVar(&m.file, "summarize", "", "print a table per scenario from a file of -json lines, and exit")
 	fs.BoolVar(&freeOne, "free-port", false, "print a free TCP port on 127.0.0.1, and exit")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this `file` (to see what costs the generator)")
 	if err := fs.Parse(args); err != nil {
 		return nil, m, err
 	}

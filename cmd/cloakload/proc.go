@@ -98,6 +98,44 @@ func parseField(b []byte, key string) (uint64, error) {
 	return 0, fmt.Errorf("no %s field", key)
 }
 
+// machineCPU is what /proc/stat's first line says all CPUs spent: busy
+// (user, nice, system, irq, softirq) and stolen by the hypervisor.
+type machineCPU struct{ busy, steal time.Duration }
+
+func sampleMachine() (machineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, err
+	}
+	return parseMachineCPU(b)
+}
+
+// parseMachineCPU reads the "cpu " line of /proc/stat:
+//
+//	cpu  user nice system idle iowait irq softirq steal guest guest_nice
+//
+// in USER_HZ ticks (guest time is already counted in user).
+func parseMachineCPU(stat []byte) (machineCPU, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return machineCPU{}, errors.New("stat: no cpu line")
+	}
+	var t [8]uint64
+	for i := range t {
+		n, err := strconv.ParseUint(string(f[i+1]), 10, 64)
+		if err != nil {
+			return machineCPU{}, fmt.Errorf("stat: %w", err)
+		}
+		t[i] = n
+	}
+	tick := time.Second / userHZ
+	return machineCPU{
+		busy:  time.Duration(t[0]+t[1]+t[2]+t[5]+t[6]) * tick,
+		steal: time.Duration(t[7]) * tick,
+	}, nil
+}
+
 // selfCPU is the user + system time this process has used.
 func selfCPU() time.Duration {
 	var ru unix.Rusage

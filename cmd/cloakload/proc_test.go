@@ -81,3 +81,24 @@ func TestFindSocket(t *testing.T) {
 		t.Errorf("stateName(4), (99) = %q, %q", stateName(4), stateName(99))
 	}
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		stat    string
+		want    machineCPU
+		wantErr bool
+	}{
+		{"two CPUs", "cpu  100 5 50 1000 7 3 2 4 0 0\ncpu0 50 5 25 500 3 1 1 2 0 0\n", machineCPU{busy: 1600 * time.Millisecond, steal: 40 * time.Millisecond}, false},
+		{"no aggregate line first", "cpu0 50 5 25 500 3 1 1 2 0 0\n", machineCPU{}, true},
+		{"cut short", "cpu  100 5 50 1000\n", machineCPU{}, true},
+		{"not a number", "cpu  100 5 x 1000 7 3 2 4 0 0\n", machineCPU{}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseMachineCPU([]byte(tt.stat))
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("parseMachineCPU = %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

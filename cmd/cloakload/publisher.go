@@ -35,12 +35,14 @@ type publisher struct {
 	client *http.Client
 	clock  clock
 	rooms  int
-	rate   int // messages per second, over all rooms
-	size   int // bytes of text
-	start  time.Duration
-	total  int // messages in the whole run
+	rate   int           // messages per second, over all rooms
+	size   int           // bytes of text
+	start  time.Duration // when message 0 is due; set before run
+	total  int           // messages in the whole run
 
 	status   []atomic.Uint32 // by message, post*
+	sentAt   []atomic.Int64  // by message: when its post went out, +1 ns (0: not yet)
+	doneAt   []atomic.Int64  // by message: when it was accepted, +1 ns (0: not (yet))
 	inflight []atomic.Int32  // by room
 	overlaps atomic.Uint64   // posts sent while the previous one to the room still waited
 	lag      histogram       // actual send − scheduled send; the run loop's own
@@ -49,12 +51,14 @@ type publisher struct {
 	failures map[string]int // reason → count
 }
 
-func newPublisher(t target, c clock, rooms, rate, size int, start, length time.Duration) *publisher {
+// newPublisher plans length's worth of messages.
+func newPublisher(t target, c clock, rooms, rate, size int, length time.Duration) *publisher {
 	total := int(int64(rate) * int64(length) / int64(time.Second))
 	return &publisher{
-		t: t, client: postClient(maxInFlight), clock: c, rooms: rooms, rate: rate, size: size,
-		start: start, total: total,
+		t: t, client: postClient(maxInFlight), clock: c, rooms: rooms, rate: rate, size: size, total: total,
 		status:   make([]atomic.Uint32, total),
+		sentAt:   make([]atomic.Int64, total),
+		doneAt:   make([]atomic.Int64, total),
 		inflight: make([]atomic.Int32, rooms),
 		failures: map[string]int{},
 	}
@@ -107,17 +111,20 @@ func (p *publisher) run(ctx context.Context) {
 			continue
 		}
 		room := p.room(k)
+		p.sentAt[k].Store(int64(p.clock.now()) + 1)
 		if p.inflight[room].Add(1) > 1 {
 			p.overlaps.Add(1)
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			err := p.t.publish(ctx, p.client, room, p.seq(k), text)
+			done := p.clock.now()
 			p.inflight[room].Add(-1)
 			if err != nil {
 				p.fail(k, err)
 				return
 			}
+			p.doneAt[k].Store(int64(done) + 1)
 			p.status[k].Store(postAccepted)
 		})
 	}
@@ -151,6 +158,24 @@ func failureReason(err error) string {
 		return uerr.Err.Error() // without the method and address
 	}
 	return err.Error()
+}
+
+// message is the index of sequence seq of room.
+func (p *publisher) message(room int, seq uint64) int {
+	return int(seq-1)*p.rooms + room
+}
+
+// ordered tells whether the server must deliver sequence earlier of room
+// before later: it accepted earlier before later's post went out. When it
+// cannot tell (a reply still being recorded, a sequence not ours), it says
+// no, so a reorder is never counted on a guess.
+func (p *publisher) ordered(room int, earlier, later uint64) bool {
+	e, l := p.message(room, earlier), p.message(room, later)
+	if earlier == 0 || later == 0 || e >= p.total || l >= p.total {
+		return false
+	}
+	done, sent := p.doneAt[e].Load(), p.sentAt[l].Load()
+	return done != 0 && sent != 0 && done < sent
 }
 
 // accepted counts the messages of room accepted by the server.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,20 +61,25 @@ func (w *window) contains(t time.Duration) bool {
 	return int64(t) >= w.from.Load() && int64(t) < w.to.Load()
 }
 
-// A reader follows one room's stream on a connection of its own. Its
-// accounting belongs to its goroutine until done is closed.
+// A reader follows one room's stream on a connection of its own. Healthy
+// readers run in an event loop (evloop.go); a frozen one has a goroutine
+// and net/http, so that it can stop reading while its connection stays
+// open. Its accounting belongs to whichever reads it until done is closed.
 type reader struct {
 	room   int
-	frozen bool // stops reading when the window opens
-	body   io.ReadCloser
+	frozen bool         // stops reading when the window opens
 	conn   *net.TCPConn // frozen readers only: the connection, to watch it
-	buf    int          // line buffer size
+	buf    int          // frozen readers' line buffer size
+	closer func()       // ends the stream from our side
 
 	log      seqLog
-	hist     histogram     // latency of first arrivals scheduled inside the window
-	inWindow uint64        // message events parsed inside the window
-	distinct atomic.Uint64 // log.distinct, for the run to poll while draining
+	hist     histogram                                  // latency of first arrivals scheduled inside the window
+	inWindow uint64                                     // message events parsed inside the window
+	reorders uint64                                     // late arrivals whose post was accepted before the overtaking one was sent
+	ordered  func(room int, earlier, later uint64) bool // the publisher's word on which must come first
+	distinct atomic.Uint64                              // log.distinct, for the run to poll while draining
 
+	once      sync.Once
 	done      chan struct{}
 	closing   atomic.Bool   // the run is closing the stream: its end is no failure
 	err       error         // why the stream ended, if the server or network ended it
@@ -82,14 +88,76 @@ type reader struct {
 	stopped   chan struct{} // frozen: closed when it stopped
 }
 
-// read parses the stream until it ends (or, frozen, until the window opens)
-// and records each of our messages.
-func (r *reader) read(c clock, w *window) {
-	defer close(r.done)
-	br := bufio.NewReaderSize(r.body, r.buf)
+func newReader(room int, frozen bool) *reader {
+	r := &reader{room: room, frozen: frozen, done: make(chan struct{})}
+	if frozen {
+		r.stopped = make(chan struct{})
+	}
+	return r
+}
+
+// handle takes one SSE line parsed at now and records it if it is one of
+// our messages.
+func (r *reader) handle(line []byte, now time.Duration, w *window) {
+	seq, sched, ok := messageOf(line)
+	if !ok {
+		return
+	}
+	if w.contains(now) {
+		r.inWindow++
+	}
+	first, overtaken := r.log.add(seq)
+	if !first {
+		return
+	}
+	r.distinct.Add(1)
+	if w.contains(sched) {
+		r.hist.record(now - sched)
+	}
+	// A message that arrives after a later one is out of order only if the
+	// server had accepted it before the later one was even sent: posts in
+	// flight together may be taken in either order.
+	if overtaken > 0 && r.ordered != nil && r.ordered(r.room, seq, overtaken) {
+		r.reorders++
+	}
+}
+
+// finish marks the stream ended, by err at t unless the run was closing
+// it; only the first call counts.
+func (r *reader) finish(err error, t time.Duration) {
+	r.once.Do(func() {
+		if err != nil && !r.closing.Load() {
+			r.err, r.endedAt = err, t
+		}
+		close(r.done)
+	})
+}
+
+// close ends the stream from our side and waits until it has ended.
+func (r *reader) close() {
+	if r.closer == nil {
+		return // never connected
+	}
+	r.closing.Store(true)
+	r.closer()
+	if r.stopped != nil {
+		select {
+		case <-r.stopped: // its goroutine is gone: nobody else will finish it
+			r.finish(nil, 0)
+		default:
+		}
+	}
+	<-r.done
+}
+
+// read is a frozen reader's goroutine: it parses the stream, recording
+// each of our messages, until the window opens; then it stops reading and
+// leaves the connection open.
+func (r *reader) read(body io.Reader, c clock, w *window) {
+	br := bufio.NewReaderSize(body, r.buf)
 	var long []byte
 	for {
-		if r.frozen && c.now() >= w.start() {
+		if c.now() >= w.start() {
 			r.stoppedAt = c.now()
 			close(r.stopped)
 			return
@@ -104,36 +172,14 @@ func (r *reader) read(c clock, w *window) {
 			line = long
 		}
 		if err != nil {
-			if !r.closing.Load() {
-				r.err, r.endedAt = err, c.now()
-				if errors.Is(err, io.EOF) {
-					r.err = errors.New("server ended the stream")
-				}
+			if errors.Is(err, io.EOF) {
+				err = errors.New("server ended the stream")
 			}
+			r.finish(err, c.now())
 			return
 		}
-		seq, sched, ok := messageOf(line)
-		if !ok {
-			continue
-		}
-		now := c.now()
-		if w.contains(now) {
-			r.inWindow++
-		}
-		if r.log.add(seq) {
-			r.distinct.Add(1)
-			if w.contains(sched) {
-				r.hist.record(now - sched)
-			}
-		}
+		r.handle(line, c.now(), w)
 	}
-}
-
-// close ends the stream from our side and waits for its goroutine.
-func (r *reader) close() {
-	r.closing.Store(true)
-	r.body.Close()
-	<-r.done
 }
 
 // openStream connects a reader to url. Headers arrive once the server has
@@ -154,17 +200,6 @@ func openStream(ctx context.Context, c *http.Client, url string) (io.ReadCloser,
 		return nil, fmt.Errorf("stream: %s", resp.Status)
 	}
 	return resp.Body, nil
-}
-
-// readerClient is the HTTP/1.1 client all healthy readers share: a
-// streaming response holds its connection, so each reader gets its own.
-func readerClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		DisableCompression:    true,
-		MaxIdleConnsPerHost:   -1,
-		ResponseHeaderTimeout: 30 * time.Second,
-	}}
 }
 
 // frozenClient is a client for one frozen reader. rcvbuf > 0 sets its

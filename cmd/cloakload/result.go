@@ -21,12 +21,13 @@ type result struct {
 	VoidReason string    `json:"void_reason,omitempty"`
 	Error      string    `json:"error,omitempty"`
 
-	Generator genStats     `json:"generator"`
-	Server    *serverStats `json:"server,omitempty"`
-	Stream    *streamStats `json:"stream,omitempty"`
-	Posts     *postStats   `json:"posts,omitempty"`
-	Frozen    []frozenStat `json:"frozen,omitempty"`
-	Idle      *idleStats   `json:"idle,omitempty"`
+	Generator genStats      `json:"generator"`
+	Machine   *machineStats `json:"machine,omitempty"`
+	Server    *serverStats  `json:"server,omitempty"`
+	Stream    *streamStats  `json:"stream,omitempty"`
+	Posts     *postStats    `json:"posts,omitempty"`
+	Frozen    []frozenStat  `json:"frozen,omitempty"`
+	Idle      *idleStats    `json:"idle,omitempty"`
 }
 
 type params struct {
@@ -47,6 +48,12 @@ type genStats struct {
 	CPUS  float64 `json:"cpu_s"`
 	Cores int     `json:"cores"` // CPUs it may run on
 	CPUPc float64 `json:"cpu_pct"`
+}
+
+// machineStats is the rest of the machine over the window, from /proc/stat.
+type machineStats struct {
+	OthersCPUPc float64 `json:"others_cpu_pct"` // CPU used by other processes and the kernel's own work, % of one core
+	StealPc     float64 `json:"steal_pct"`      // CPU the hypervisor took, % of one core
 }
 
 // serverStats is the server process over the window (from /proc).
@@ -72,7 +79,8 @@ type streamStats struct {
 	Received        uint64    `json:"received"` // every message event, the whole run
 	Lost            uint64    `json:"lost"`     // accepted messages a reader never got
 	Duplicates      uint64    `json:"duplicates"`
-	Reorders        uint64    `json:"reorders"`
+	Reorders        uint64    `json:"reorders"` // arrived after a message posted after it was accepted
+	Late            uint64    `json:"late"`     // arrived after a higher sequence (reorders, and swaps of posts in flight together)
 	ReadersWithLoss int       `json:"readers_with_loss"`
 	ReadersCut      int       `json:"readers_cut"` // streams the server or network ended
 	CutReasons      []failure `json:"cut_reasons,omitempty"`
@@ -146,9 +154,9 @@ func (r *result) line() string {
 		return b.String()
 	}
 	if s := r.Stream; s != nil {
-		fmt.Fprintf(&b, " %.0f deliveries/s, latency p50 %s p90 %s p99 %s max %s; lost %d dup %d reorder %d cut %d",
+		fmt.Fprintf(&b, " %.0f deliveries/s, latency p50 %s p90 %s p99 %s max %s; lost %d dup %d reorder %d (late %d) cut %d",
 			s.DeliveriesPerS, fmtMs(s.Latency.P50), fmtMs(s.Latency.P90), fmtMs(s.Latency.P99), fmtMs(s.Latency.Max),
-			s.Lost, s.Duplicates, s.Reorders, s.ReadersCut)
+			s.Lost, s.Duplicates, s.Reorders, s.Late, s.ReadersCut)
 		if s.Failed > 0 {
 			fmt.Fprintf(&b, "; %d/%d posts failed", s.Failed, s.Sent)
 		}
@@ -179,6 +187,12 @@ func (r *result) line() string {
 		fmt.Fprintf(&b, " | server: %s", s.SampleError)
 	}
 	fmt.Fprintf(&b, " | generator CPU %.0f%% of %d core(s)", r.Generator.CPUPc, r.Generator.Cores)
+	if m := r.Machine; m != nil {
+		fmt.Fprintf(&b, " | others %.0f%% of a core", m.OthersCPUPc)
+		if m.StealPc >= 1 {
+			fmt.Fprintf(&b, ", stolen %.0f%%", m.StealPc)
+		}
+	}
 	if r.Void {
 		fmt.Fprintf(&b, " VOID (%s)", r.VoidReason)
 	}

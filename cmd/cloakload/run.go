@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,46 +61,69 @@ func roomNames(n int) []string {
 }
 
 // connect opens healthy readers over the rooms (reader i in room i mod
-// rooms) and frozen ones in room 0, and starts each reading as soon as it
-// is connected. On error it closes what it opened.
-func connect(ctx context.Context, t target, rooms []string, healthy, frozen, rcvbuf, buf int, c clock, w *window) ([]*reader, []*reader, error) {
-	client := readerClient()
+// rooms), in event loops, one per CPU the tool may use, and frozen readers
+// in room 0, each reading as soon as it is connected. On error it closes
+// what it opened.
+func connect(ctx context.Context, t target, rooms []string, healthy, frozen, rcvbuf, buf int, c clock, w *window, ordered func(int, uint64, uint64) bool) ([]*reader, []*reader, error) {
+	var loops []*evloop
+	for range min(runtime.GOMAXPROCS(0), healthy) {
+		l, err := newEvloop(c, w)
+		if err != nil {
+			for _, l := range loops {
+				l.stop()
+			}
+			return nil, nil, err
+		}
+		loops = append(loops, l)
+	}
 	readers := make([]*reader, healthy+frozen)
 	for i := range readers {
-		readers[i] = &reader{room: i % len(rooms), buf: buf, done: make(chan struct{})}
-		if i >= healthy {
-			readers[i].room, readers[i].frozen, readers[i].stopped = 0, true, make(chan struct{})
+		if i < healthy {
+			readers[i] = newReader(i%len(rooms), false)
+		} else {
+			readers[i] = newReader(0, true)
+			readers[i].buf = buf
 		}
+		readers[i].ordered = ordered
 	}
-	jobs := make(chan *reader)
+	type job struct {
+		i int
+		r *reader
+	}
+	jobs := make(chan job)
 	errs := make(chan error, len(readers))
 	var wg sync.WaitGroup
 	for range min(connectParallel, len(readers)) {
 		wg.Go(func() {
-			for r := range jobs {
-				cl := client
-				if r.frozen {
-					cl = frozenClient(rcvbuf, &r.conn)
-				}
-				body, err := openStream(ctx, cl, t.streamURL(rooms[r.room]))
-				if err != nil {
-					errs <- err
-					close(r.done)
+			for j := range jobs {
+				url := t.streamURL(rooms[j.r.room])
+				if !j.r.frozen {
+					if err := loops[j.i%len(loops)].open(j.r, url, 30*time.Second); err != nil {
+						errs <- err
+					}
 					continue
 				}
-				r.body = body
-				go r.read(c, w)
+				body, err := openStream(ctx, frozenClient(rcvbuf, &j.r.conn), url)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				j.r.closer = func() { body.Close() }
+				go j.r.read(body, c, w)
 			}
 		})
 	}
-	for _, r := range readers {
-		jobs <- r
+	for i, r := range readers {
+		jobs <- job{i, r}
 	}
 	close(jobs)
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
 		closeAll(readers)
+		for _, l := range loops {
+			l.stop()
+		}
 		return nil, nil, fmt.Errorf("connect a reader: %w", err)
 	}
 	return readers[:healthy], readers[healthy:], nil
@@ -108,9 +132,7 @@ func connect(ctx context.Context, t target, rooms []string, healthy, frozen, rcv
 // closeAll closes every opened reader and waits for them.
 func closeAll(readers []*reader) {
 	for _, r := range readers {
-		if r.body != nil {
-			r.close()
-		}
+		r.close()
 	}
 }
 
@@ -121,17 +143,20 @@ func lineBuffer(size int) int {
 
 // sampler takes the snapshots of both processes the window is measured by.
 type sampler struct {
-	pid    int
-	clock  clock
-	at     time.Duration
-	server procSample
-	self   time.Duration
-	err    error
+	pid     int
+	clock   clock
+	at      time.Duration
+	server  procSample
+	self    time.Duration
+	machine machineCPU
+	err     error
+	merr    error
 }
 
 func (s *sampler) take() {
 	s.at = s.clock.now()
 	s.self = selfCPU()
+	s.machine, s.merr = sampleMachine()
 	if s.pid > 0 {
 		s.server, s.err = sampleProc(s.pid)
 	}
@@ -148,6 +173,18 @@ func measure(cfg *config, res *result, a, b *sampler) time.Duration {
 	if res.Generator.CPUPc > cfg.voidPct {
 		res.Void = true
 		res.VoidReason = fmt.Sprintf("generator used %.0f%% of its %d core(s), over %.0f%%", res.Generator.CPUPc, cores, cfg.voidPct)
+	}
+	if a.merr == nil && b.merr == nil && a.err == nil && b.err == nil {
+		// What the machine's CPUs did besides the two processes measured:
+		// other programs competing for the pinned cores skew every figure.
+		others := b.machine.busy - a.machine.busy - gen
+		if cfg.serverPID > 0 {
+			others -= b.server.cpu - a.server.cpu
+		}
+		res.Machine = &machineStats{
+			OthersCPUPc: max(0, 100*others.Seconds()/window.Seconds()),
+			StealPc:     100 * (b.machine.steal - a.machine.steal).Seconds() / window.Seconds(),
+		}
 	}
 	if cfg.serverPID <= 0 {
 		return window
@@ -179,16 +216,16 @@ func runStreams(ctx context.Context, cfg *config, res *result) error {
 	}
 	c := clock{start: time.Now()}
 	w := newWindow()
-	healthy, frozen, err := connect(ctx, t, rooms, cfg.readers, cfg.frozen, cfg.rcvbuf, lineBuffer(cfg.size), c, w)
+	pub := newPublisher(t, c, cfg.rooms, cfg.rate, cfg.size, cfg.warmup+cfg.duration)
+	healthy, frozen, err := connect(ctx, t, rooms, cfg.readers, cfg.frozen, cfg.rcvbuf, lineBuffer(cfg.size), c, w, pub.ordered)
 	if err != nil {
 		return err
 	}
 	defer closeAll(append(healthy, frozen...))
 
-	start := c.now() + 100*time.Millisecond
-	from, to := start+cfg.warmup, start+cfg.warmup+cfg.duration
+	pub.start = c.now() + 100*time.Millisecond
+	from, to := pub.start+cfg.warmup, pub.start+cfg.warmup+cfg.duration
 	w.set(from, to)
-	pub := newPublisher(t, c, cfg.rooms, cfg.rate, cfg.size, start, cfg.warmup+cfg.duration)
 	pubCtx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
 	pubDone := make(chan struct{})
@@ -285,7 +322,8 @@ func streamFigures(pub *publisher, readers []*reader, window time.Duration) *str
 		s.Deliveries += r.inWindow
 		s.Received += r.log.received
 		s.Duplicates += r.log.dups
-		s.Reorders += r.log.reorders
+		s.Reorders += r.reorders
+		s.Late += r.log.late
 		s.MinReceived = min(s.MinReceived, r.log.received)
 		s.MaxReceived = max(s.MaxReceived, r.log.received)
 		if lost := pub.lost(r); lost > 0 {
@@ -362,7 +400,7 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	}
 	c := clock{start: time.Now()}
 	w := newWindow()
-	warm, _, err := connect(ctx, t, rooms, 1, 0, 0, lineBuffer(0), c, w)
+	warm, _, err := connect(ctx, t, rooms, 1, 0, 0, lineBuffer(0), c, w, nil)
 	if err != nil {
 		return err
 	}
@@ -370,7 +408,7 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	c.sleepUntil(ctx, c.now()+time.Second)
 	a := &sampler{pid: cfg.serverPID, clock: c}
 	a.take()
-	streams, _, err := connect(ctx, t, rooms, cfg.readers, 0, 0, lineBuffer(0), c, w)
+	streams, _, err := connect(ctx, t, rooms, cfg.readers, 0, 0, lineBuffer(0), c, w, nil)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ type config struct {
 	serverPID int
 	voidPct   float64 // generator CPU, % of its cores, above which a run is void
 	json      bool
+	// cpuProfile is where to write the tool's own CPU profile.
+	cpuProfile string
 }
 
 // scenarios are the measurements, by name.

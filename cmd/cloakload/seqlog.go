@@ -8,15 +8,16 @@ type seqLog struct {
 	received uint64   // message events, duplicates included
 	distinct uint64   // sequences seen at least once
 	dups     uint64   // arrivals of a sequence already seen
-	reorders uint64   // first arrivals below the highest sequence seen
+	late     uint64   // first arrivals below the highest sequence seen
 }
 
-// add records an arrival of seq and tells whether it was the first.
-func (l *seqLog) add(seq uint64) bool {
+// add records an arrival of seq and tells whether it was the first, and,
+// if it came after a higher sequence, the highest (0 if none).
+func (l *seqLog) add(seq uint64) (first bool, overtaken uint64) {
 	l.received++
 	if l.has(seq) {
 		l.dups++
-		return false
+		return false, 0
 	}
 	w := int(seq / 64)
 	if w >= len(l.seen) {
@@ -25,11 +26,11 @@ func (l *seqLog) add(seq uint64) bool {
 	l.seen[w] |= 1 << (seq % 64)
 	l.distinct++
 	if seq < l.max {
-		l.reorders++
-	} else {
-		l.max = seq
+		l.late++
+		return true, l.max
 	}
-	return true
+	l.max = seq
+	return true, 0
 }
 
 // has tells whether seq has arrived.

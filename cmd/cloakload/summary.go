@@ -65,6 +65,12 @@ func metricsFor(kind string, frozen bool) []metric {
 		return math.Inf(1), true
 	}}
 	generator := metric{"generator CPU (%)", func(r *result) (float64, bool) { return r.Generator.CPUPc, true }}
+	others := metric{"other processes' CPU (% of a core)", func(r *result) (float64, bool) {
+		if r.Machine == nil {
+			return 0, false
+		}
+		return r.Machine.OthersCPUPc, true
+	}}
 	var ms []metric
 	switch kind {
 	case kindStreams:
@@ -84,11 +90,12 @@ func metricsFor(kind string, frozen bool) []metric {
 		if frozen {
 			ms = append(ms, cutAfter)
 		}
-		ms = append(ms, generator)
+		ms = append(ms, generator, others)
 	case kindStuck:
 		ms = []metric{cutAfter,
 			{"healthy reader p99 (ms)", stream(func(s *streamStats) float64 { return s.Latency.P99 })},
 			{"healthy reader lost", stream(func(s *streamStats) float64 { return float64(s.Lost) })},
+			others,
 		}
 	case kindIdle:
 		ms = []metric{
@@ -120,7 +127,7 @@ func metricsFor(kind string, frozen bool) []metric {
 			{"failed posts", posts(func(p *postStats) float64 { return float64(p.Failed) })},
 			{"server CPU µs/post", server(func(s *serverStats) float64 { return s.CPUUsPerPost })},
 			{"write syscalls/post", server(func(s *serverStats) float64 { return s.WritesPerPost })},
-			generator,
+			generator, others,
 		}
 	}
 	return ms

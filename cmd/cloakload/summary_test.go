@@ -68,6 +68,7 @@ func TestSummary(t *testing.T) {
 		"server CPU µs/post — — —",
 		"write syscalls/post — — —",
 		"generator CPU (%) 40 [40–40] 40 1.00",
+		"other processes' CPU (% of a core) — — —",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
