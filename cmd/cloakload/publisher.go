@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -32,7 +31,7 @@ const maxInFlight = 1024
 // and latency still counts from the schedule.
 type publisher struct {
 	t      target
-	client *http.Client
+	poster *poster
 	clock  clock
 	rooms  int
 	rate   int           // messages per second, over all rooms
@@ -52,28 +51,15 @@ type publisher struct {
 }
 
 // newPublisher plans length's worth of messages.
-func newPublisher(t target, c clock, rooms, rate, size int, length time.Duration) *publisher {
+func newPublisher(t target, host string, c clock, rooms, rate, size int, length time.Duration) *publisher {
 	total := int(int64(rate) * int64(length) / int64(time.Second))
 	return &publisher{
-		t: t, client: postClient(maxInFlight), clock: c, rooms: rooms, rate: rate, size: size, total: total,
+		t: t, poster: newPoster(host, maxInFlight), clock: c, rooms: rooms, rate: rate, size: size, total: total,
 		status:   make([]atomic.Uint32, total),
 		sentAt:   make([]atomic.Int64, total),
 		doneAt:   make([]atomic.Int64, total),
 		inflight: make([]atomic.Int32, rooms),
 		failures: map[string]int{},
-	}
-}
-
-// postClient keeps up to conns keep-alive connections to the server.
-func postClient(conns int) *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			DisableCompression:  true,
-			MaxIdleConns:        conns,
-			MaxIdleConnsPerHost: conns,
-		},
 	}
 }
 
@@ -117,7 +103,11 @@ func (p *publisher) run(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			err := p.t.publish(ctx, p.client, room, p.seq(k), text)
+			head, body := p.t.post(room, p.seq(k), text)
+			r, err := p.poster.do(ctx, head, body)
+			if err == nil {
+				err = p.t.accepted(r)
+			}
 			done := p.clock.now()
 			p.inflight[room].Add(-1)
 			if err != nil {
@@ -147,7 +137,7 @@ func failureReason(err error) string {
 	case errors.As(err, &status):
 		return status.Error()
 	case errors.Is(err, context.Canceled):
-		return "cancelled"
+		return "unanswered when the run stopped"
 	case errors.As(err, &nerr) && nerr.Timeout():
 		return "timeout"
 	case errors.Is(err, net.ErrClosed), strings.Contains(err.Error(), "connection reset"):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -211,12 +212,12 @@ func measure(cfg *config, res *result, a, b *sampler) time.Duration {
 func runStreams(ctx context.Context, cfg *config, res *result) error {
 	t := newTarget(cfg)
 	rooms := roomNames(cfg.rooms)
-	if err := t.setup(ctx, postClient(4), rooms); err != nil {
+	if err := t.setup(ctx, setupClient(), rooms); err != nil {
 		return err
 	}
 	c := clock{start: time.Now()}
 	w := newWindow()
-	pub := newPublisher(t, c, cfg.rooms, cfg.rate, cfg.size, cfg.warmup+cfg.duration)
+	pub := newPublisher(t, hostOf(cfg.url), c, cfg.rooms, cfg.rate, cfg.size, cfg.warmup+cfg.duration)
 	healthy, frozen, err := connect(ctx, t, rooms, cfg.readers, cfg.frozen, cfg.rcvbuf, lineBuffer(cfg.size), c, w, pub.ordered)
 	if err != nil {
 		return err
@@ -395,7 +396,7 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	}
 	t := newTarget(cfg)
 	rooms := roomNames(cfg.rooms)
-	if err := t.setup(ctx, postClient(4), rooms); err != nil {
+	if err := t.setup(ctx, setupClient(), rooms); err != nil {
 		return err
 	}
 	c := clock{start: time.Now()}
@@ -447,10 +448,10 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 func runPosts(ctx context.Context, cfg *config, res *result) error {
 	t := newTarget(cfg)
 	rooms := roomNames(1)
-	client := postClient(cfg.conns)
-	if err := t.setup(ctx, client, rooms); err != nil {
+	if err := t.setup(ctx, setupClient(), rooms); err != nil {
 		return err
 	}
+	poster := newPoster(hostOf(cfg.url), cfg.conns)
 	c := clock{start: time.Now()}
 	from := c.now() + cfg.warmup
 	to := from + cfg.duration
@@ -477,7 +478,11 @@ func runPosts(ctx context.Context, cfg *config, res *result) error {
 				sent := c.now()
 				text, err := messageText(s, sent, cfg.size)
 				if err == nil {
-					err = t.publish(runCtx, client, 0, s, text)
+					head, body := t.post(0, s, text)
+					var r reply
+					if r, err = poster.do(runCtx, head, body); err == nil {
+						err = t.accepted(r)
+					}
 				}
 				done := c.now()
 				if !w.contains(done) {
@@ -517,6 +522,15 @@ func runPosts(ctx context.Context, cfg *config, res *result) error {
 		s.WritesPerPost = float64(s.WriteSyscalls) / float64(posts)
 	}
 	return nil
+}
+
+// hostOf is the host:port of a base URL.
+func hostOf(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	return u.Host
 }
 
 // freePort finds a TCP port free on 127.0.0.1 for a server the script

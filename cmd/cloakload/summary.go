@@ -204,9 +204,9 @@ func writeSummary(w io.Writer, runs []result) {
 		group := byScenario[name]
 		first := group[0]
 		fmt.Fprintf(w, "\n== %s (%s)\n", name, describe(first))
-		valid := map[string][]*result{}
+		valid, void := map[string][]*result{}, map[string][]*result{}
 		for _, t := range targets {
-			var all, void, failed int
+			var all, failed int
 			for _, r := range group {
 				if r.Target != t {
 					continue
@@ -216,17 +216,26 @@ func writeSummary(w io.Writer, runs []result) {
 				case r.Error != "":
 					failed++
 				case r.Void:
-					void++
+					void[t] = append(void[t], r)
 				default:
 					valid[t] = append(valid[t], r)
 				}
 			}
-			fmt.Fprintf(w, "   %s: %d runs, %d valid, %d void, %d failed\n", t, all, len(valid[t]), void, failed)
+			fmt.Fprintf(w, "   %s: %d runs, %d valid, %d void, %d failed\n", t, all, len(valid[t]), len(void[t]), failed)
+		}
+		// A server with no valid run shows its void runs, marked, rather
+		// than nothing: they still say something, if less.
+		marked := false
+		for _, t := range targets {
+			if len(valid[t]) == 0 && len(void[t]) > 0 {
+				valid[t], marked = void[t], true
+			}
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "   figure\t%s\t%s\tratio\n", targets[0], targets[1])
 		for _, m := range metricsFor(first.Kind, first.Params.Frozen > 0) {
 			var s [2]spread
+			var cells [2]string
 			for i, t := range targets {
 				var values []float64
 				for _, r := range valid[t] {
@@ -235,10 +244,17 @@ func writeSummary(w io.Writer, runs []result) {
 					}
 				}
 				s[i] = spreadOf(values)
+				cells[i] = s[i].String()
+				if s[i].n > 0 && len(valid[t]) > 0 && valid[t][0].Void {
+					cells[i] += " (void)"
+				}
 			}
-			fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, s[0], s[1], ratio(s[0], s[1]))
+			fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, cells[0], cells[1], ratio(s[0], s[1]))
 		}
 		tw.Flush()
+		if marked {
+			fmt.Fprintln(w, "   (void): from void runs only, where the generator, not the server, may have set the pace")
+		}
 	}
 }
 

@@ -77,3 +77,26 @@ func TestSummary(t *testing.T) {
 		t.Error("a malformed line was read")
 	}
 }
+
+// A server whose every run is void shows them, marked.
+func TestSummaryOnlyVoid(t *testing.T) {
+	runs, err := readResults(strings.NewReader(
+		`{"target":"cloakroom","scenario":"posts","kind":"posts","params":{"conns":32,"size":300,"duration_s":5},"void":true,"posts":{"posts_per_s":900},"generator":{"cpu_pct":90}}` + "\n" +
+			`{"target":"centrifugo","scenario":"posts","kind":"posts","params":{},"posts":{"posts_per_s":300},"generator":{"cpu_pct":40}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeSummary(&out, runs)
+	for _, want := range []string{"posts/s 900 (void) 300 3.00", "(void): from void runs only"} {
+		found := false
+		for line := range strings.Lines(out.String()) {
+			if strings.Contains(strings.Join(strings.Fields(line), " "), want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}

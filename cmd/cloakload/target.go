@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -21,9 +20,17 @@ type target interface {
 	setup(ctx context.Context, c *http.Client, rooms []string) error
 	// streamURL is the address of a room's event stream.
 	streamURL(room string) string
-	// publish posts one message's text into room i of the rooms given to
-	// setup; an error means the server did not accept it.
-	publish(ctx context.Context, c *http.Client, room int, seq uint64, text string) error
+	// post is the request that publishes message seq's text into room i
+	// of the rooms given to setup: its head (request line and headers,
+	// without Host and Content-Length) and body.
+	post(room int, seq uint64, text string) (head string, body []byte)
+	// accepted tells from the reply whether the server took the message.
+	accepted(r reply) error
+}
+
+// setupClient is the client for what comes before the load (joins).
+func setupClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second}
 }
 
 // roomName names room i. Both servers accept it: Cloakroom as a room,
@@ -72,17 +79,20 @@ func (t *cloakroom) streamURL(room string) string {
 	return t.base + "/rooms/" + room + "/events?format=json"
 }
 
-// publish posts as the room's bot: 201 {"id": N} is success.
-func (t *cloakroom) publish(ctx context.Context, c *http.Client, room int, _ uint64, text string) error {
-	body := "text=" + url.QueryEscape(text)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base+"/rooms/"+t.rooms[room]+"/messages", strings.NewReader(body))
-	if err != nil {
-		return err
+// post posts as the room's bot.
+func (t *cloakroom) post(room int, _ uint64, text string) (string, []byte) {
+	head := "POST /rooms/" + t.rooms[room] + "/messages HTTP/1.1\r\n" +
+		"Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n" +
+		"Authorization: Bearer " + t.tokens[room] + "\r\n"
+	return head, []byte("text=" + url.QueryEscape(text))
+}
+
+// accepted wants 201 {"id": N}.
+func (t *cloakroom) accepted(r reply) error {
+	if r.status != http.StatusCreated {
+		return statusError(r.status)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+t.tokens[room])
-	return expect(c, req, http.StatusCreated)
+	return nil
 }
 
 // centrifugo talks to Centrifugo's unidirectional SSE transport and its
@@ -122,37 +132,26 @@ type member struct {
 	Name string `json:"name"`
 }
 
-// publish calls /api/publish. Centrifugo answers an API error with 200 and
-// {"error": …}, so the body is checked too.
-func (t *centrifugo) publish(ctx context.Context, c *http.Client, room int, seq uint64, text string) error {
-	body, err := json.Marshal(struct {
+// post calls /api/publish with the message as Cloakroom's JSON stream
+// would show it.
+func (t *centrifugo) post(room int, seq uint64, text string) (string, []byte) {
+	body, _ := json.Marshal(struct { // strings, numbers and a time cannot fail
 		Channel string      `json:"channel"`
 		Data    publication `json:"data"`
 	}{t.rooms[room], publication{
 		ID: seq, Type: "message", Room: t.rooms[room], Member: member{1, "load"}, Text: text, Time: time.Now().UTC(),
 	}})
-	if err != nil {
-		return err
+	head := "POST /api/publish HTTP/1.1\r\nContent-Type: application/json\r\nX-API-Key: " + t.apiKey + "\r\n"
+	return head, body
+}
+
+// accepted wants 200 without an error: Centrifugo answers an API error
+// with 200 and {"error": …}.
+func (t *centrifugo) accepted(r reply) error {
+	if r.status != http.StatusOK {
+		return statusError(r.status)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base+"/api/publish", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", t.apiKey)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return statusError(resp.StatusCode)
-	}
-	if bytes.Contains(reply, []byte(`"error"`)) {
+	if bytes.Contains(r.body, []byte(`"error"`)) {
 		return errors.New("api error")
 	}
 	return nil
@@ -163,18 +162,3 @@ func (t *centrifugo) publish(ctx context.Context, c *http.Client, room int, seq 
 type statusError int
 
 func (e statusError) Error() string { return fmt.Sprintf("status %d", int(e)) }
-
-// expect sends req and checks its status, reading the body to the end so
-// that the keep-alive connection is reused.
-func expect(c *http.Client, req *http.Request, status int) error {
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode != status {
-		return statusError(resp.StatusCode)
-	}
-	return err
-}
