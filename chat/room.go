@@ -41,6 +41,9 @@ type room struct {
 	readers int               // open streams, members' or anyone's
 	touched time.Time         // last join, leave, post, attach or detach
 
+	outbox     []Delivery // appended and not yet handed to publish, oldest first
+	publishing sync.Mutex // held while handing the outbox to publish; see Hub.deliver
+
 	seq         uint64    // grows with every change of the member list
 	unsent      bool      // the list changed since readers were last sent it
 	unsentSince time.Time // when it first did
@@ -65,8 +68,8 @@ func (r *room) last() uint64 { return r.newest }
 const maxConflicts = 8
 
 // append seals ev as the room's next event, appends it to the log and
-// publishes it. It is called with r.mu held, which is what keeps ids and
-// publication in the same order on this server. The record is sealed with
+// queues it for publishing (Hub.deliver). It is called with r.mu held,
+// which is what keeps ids and the queue in the same order on this server. The record is sealed with
 // its place as associated data, so when the log has moved on it is sealed
 // again for the next place.
 func (r *room) append(h *Hub, ev Event) (Event, error) {
@@ -105,7 +108,7 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 		r.unsent = false
 		d.Members, d.Seq = r.memberList(), r.seq
 	}
-	h.publish(d)
+	r.outbox = append(r.outbox, d)
 	return ev, nil
 }
 

@@ -36,8 +36,8 @@ func newTestServer(t testing.TB, ccfg chat.Config, hcfg Config, configure ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams := NewStreams()
-	hub := chat.NewHub(box, ccfg, streams.Publish, streams.Dropped)
+	streams := NewStreams(hcfg)
+	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
 	srv := httptest.NewUnstartedServer(New(hub, streams, hcfg))
 	srv.Config.RegisterOnShutdown(streams.Close)
 	for _, f := range configure {
