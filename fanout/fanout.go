@@ -158,7 +158,10 @@ func (h *Hub) Subscribe(key string, conn Conn) (*Reader, error) {
 	return r, nil
 }
 
-// Close cuts off every reader with ErrClosed; Subscribe fails from then on.
+// Close ends every reader with ErrClosed; Subscribe fails from then on.
+// Their connections are not aborted: each reader's Serve returns, and its
+// owner closes the connection after what was written. A reader stuck in a
+// write is still cut off by the watchdog.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
@@ -172,7 +175,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.Unlock()
 	for _, r := range all {
-		r.Cut(ErrClosed)
+		r.end(ErrClosed)
 	}
 }
 
@@ -279,6 +282,23 @@ func (t *topic) publish(f *Frame) {
 	}
 }
 
+// trim lets go of the frames every reader has taken. t.mu is held.
+func (t *topic) trim() {
+	taken := t.head
+	for r := range t.readers {
+		taken = min(taken, r.next)
+	}
+	for t.tail < taken && len(t.frames) > 0 {
+		t.bytes -= len(t.frames[0].Data)
+		t.frames[0] = nil
+		t.frames = t.frames[1:]
+		t.tail++
+	}
+	if len(t.frames) == 0 {
+		t.frames = nil // and the array behind it
+	}
+}
+
 func (t *topic) scheduledWake() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -308,6 +328,7 @@ func (t *topic) lagging(now time.Time, maxLag time.Duration, out []*Reader) []*R
 	}
 	var checks []check
 	t.mu.Lock()
+	t.trim()
 	for r := range t.readers {
 		switch {
 		case r.next < t.tail:

@@ -214,11 +214,7 @@ func TestBehindReaderCatchesUpInOneWrite(t *testing.T) {
 	fs := frames(1, 10)
 	h.Publish("room", fs[0])
 	// The reader takes frame 1 and waits on the gate; what follows piles up.
-	waitFor(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return !r.writing.IsZero()
-	})
+	waitWriting(t, r)
 	for _, f := range fs[1:] {
 		h.Publish("room", f)
 	}
@@ -341,11 +337,7 @@ func TestRingOverflowCutsTheReader(t *testing.T) {
 	r, _ := h.Subscribe("room", c)
 	wait := serve(r, 0)
 	h.Publish("room", frames(1, 1)[0])
-	waitFor(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return !r.writing.IsZero()
-	})
+	waitWriting(t, r)
 	for _, f := range frames(2, 20) {
 		h.Publish("room", f)
 	}
@@ -444,4 +436,44 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// Frames every reader has taken are let go at the watchdog's next look:
+// the ring holds only what some reader still needs.
+func TestRingLetsGoOfTakenFrames(t *testing.T) {
+	h := New(Config{Coalesce: -1, Check: 10 * time.Millisecond})
+	fast, slow := newConn(true), newConn(false)
+	rf, _ := h.Subscribe("room", fast)
+	rs, _ := h.Subscribe("room", slow)
+	waitFast, waitSlow := serve(rf, 0), serve(rs, 0)
+	fs := frames(1, 20)
+	h.Publish("room", fs[0])
+	waitWriting(t, rs)
+	for _, f := range fs[1:] {
+		h.Publish("room", f)
+	}
+	waitFor(t, func() bool { return len(fast.ids()) == 20 })
+	held := func() int {
+		rf.topic.mu.Lock()
+		defer rf.topic.mu.Unlock()
+		return len(rf.topic.frames)
+	}
+	// The slow reader took frame 1 and waits in its write: 2…20 stay.
+	waitFor(t, func() bool { return held() == 19 })
+	slow.let()
+	waitFor(t, func() bool { return len(slow.ids()) == 20 })
+	waitFor(t, func() bool { return held() == 0 })
+	rf.Close()
+	rs.Close()
+	_, _ = waitFast(), waitSlow()
+}
+
+// waitWriting waits until r is in a write (which a closed gate holds).
+func waitWriting(t *testing.T, r *Reader) {
+	t.Helper()
+	waitFor(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return !r.writing.IsZero()
+	})
 }

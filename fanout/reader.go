@@ -70,22 +70,28 @@ func (r *Reader) Err() error {
 }
 
 // Cut ends the reader with cause and aborts its connection. Only the first
-// call counts. Safe from any goroutine.
+// call of Cut, Close or the Hub's Close counts. Safe from any goroutine.
 func (r *Reader) Cut(cause error) {
+	if r.end(cause) {
+		r.conn.Abort()
+	}
+}
+
+// end ends the reader with cause, reporting whether this call did.
+func (r *Reader) end(cause error) bool {
+	ended := false
 	r.once.Do(func() {
 		r.cause = cause
 		close(r.done)
-		r.conn.Abort()
+		ended = true
 	})
+	return ended
 }
 
 // Close removes the reader from its topic. Call it once, when done serving;
 // it does not touch the connection.
 func (r *Reader) Close() {
-	r.once.Do(func() {
-		r.cause = ErrGone
-		close(r.done)
-	})
+	r.end(ErrGone)
 	r.hub.leave(r)
 }
 
@@ -166,7 +172,7 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 }
 
 // failed ends the reader after a write error, which is its cause unless
-// it had been cut off already (an aborted write fails too).
+// it had ended already (an aborted write fails too).
 func (r *Reader) failed(err error) error {
 	r.Cut(err)
 	return r.cause
