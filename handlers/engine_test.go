@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"syscall"
@@ -128,4 +129,29 @@ func TestStuckReaderIsCutOffAtEverySize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Over HTTP/2 a connection cannot be taken over: streams write through the
+// ResponseWriter, several share one connection, and the contract holds
+// (backlog, live events, resume).
+func TestStreamsOverHTTP2(t *testing.T) {
+	srv := newHTTP2TestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	reader := srv.browser(t)
+	a := reader.stream("/rooms/lobby/events?since=0", nil)
+	b := reader.stream("/rooms/lobby/events?format=json", nil)
+	if a.resp.ProtoMajor != 2 || b.resp.ProtoMajor != 2 {
+		t.Fatalf("protocols %s, %s; want HTTP/2", a.resp.Proto, b.resp.Proto)
+	}
+	joined := a.next(t, 5*time.Second)
+	waitFor(t, 5*time.Second, "both streams", func() bool { return srv.hub.Readers("lobby") == 2 })
+	for i := range 5 {
+		alice.say("lobby", me, fmt.Sprint("message ", i))
+	}
+	consecutive(t, a.take(t, 5), joined.id+1)
+	consecutive(t, b.take(t, 5), joined.id+1)
+	a.close()
+	c := reader.stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {fmt.Sprint(joined.id + 2)}})
+	consecutive(t, c.take(t, 3), joined.id+3)
 }

@@ -53,7 +53,6 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		defer detach()
 
 		backlog := func() (func(add func([]byte) error) error, uint64, error) {
 			if !resume {
@@ -65,7 +64,7 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 			}
 			return func(add func([]byte) error) error { return sendBacklog(add, b, room, f) }, b.Last, nil
 		}
-		return streams.serve(c, streamKey(room, f), backlog)
+		return streams.serve(c, streamKey(room, f), backlog, detach)
 	}
 }
 

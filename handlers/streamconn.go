@@ -115,10 +115,10 @@ func (s *streamConn) WriteBuffers(bufs [][]byte) (int64, error) {
 			bufs = append([][]byte{s.head}, bufs...)
 			s.head = nil
 		}
+		// Not s.res: once the handler has returned, Echo may hand its
+		// response to another request.
 		nb := net.Buffers(bufs)
-		n, err := nb.WriteTo(s.conn)
-		s.res.Size += n
-		return n, err
+		return nb.WriteTo(s.conn)
 	}
 	var n int64
 	for _, b := range bufs {

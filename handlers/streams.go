@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -17,13 +18,14 @@ import (
 // history when it connects.
 type Streams struct {
 	fan *fanout.Hub
+	log *slog.Logger
 }
 
 // NewStreams returns a Streams with no readers; cfg gives its heartbeat and
 // how far a reader may fall behind.
 func NewStreams(cfg Config) *Streams {
 	cfg = cfg.withDefaults()
-	return &Streams{fan: fanout.New(fanout.Config{
+	return &Streams{log: cfg.Logger, fan: fanout.New(fanout.Config{
 		MaxLag:    cfg.MaxLag,
 		Heartbeat: cfg.Heartbeat,
 		Coalesce:  cfg.Coalesce,
@@ -69,19 +71,28 @@ func (s *Streams) Close() { s.fan.Close() }
 const backlogChunk = 32 << 10
 
 // serve runs one reader of a room's stream (key: see streamKey) until the
-// reader is gone, falls behind, or the server closes. backlog reads what the
+// reader is gone, falls behind, or the server closes; release is called
+// then, or at once if the stream does not start. backlog reads what the
 // reader missed, after it is subscribed (so nothing published meanwhile is
 // lost), and returns a function that writes it through add, with the id of
 // the newest event it holds (0 if none); its error is the request's.
-func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add func([]byte) error) error, uint64, error)) error {
+//
+// Once an HTTP/1.x connection is taken over, the stream goes on in a
+// goroutine of its own and the handler returns: net/http's goroutine for the
+// connection ends, and with it the memory it holds (its buffers, the request
+// and the handlers' stack), which is most of an idle stream's cost. The
+// access log then has the stream's start; its end is logged at debug level.
+func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add func([]byte) error) error, uint64, error), release func()) error {
 	conn := &streamConn{}
 	rd, err := s.fan.Subscribe(key, conn)
 	if err != nil {
+		release()
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
 	}
-	defer rd.Close()
 	write, last, err := backlog()
 	if err != nil {
+		rd.Close()
+		release()
 		return err
 	}
 
@@ -89,8 +100,27 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 	// deadline passes (a taken-over connection has its deadlines cleared).
 	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Time{})
 	conn.open(c, func() { rd.Cut(fanout.ErrGone) })
-	defer conn.close()
+	run := func(ctx context.Context) {
+		start := time.Now()
+		defer release()
+		defer conn.close()
+		defer rd.Close()
+		err := s.stream(ctx, rd, write, last)
+		s.log.Debug("stream ended", "cause", err, "duration_ms", time.Since(start).Milliseconds())
+	}
+	if conn.conn != nil {
+		// net/http's request context no longer ends with the client's
+		// connection; the stream's reading goroutine cuts the reader.
+		go run(context.Background())
+		return nil
+	}
+	run(c.Request().Context())
+	return nil
+}
 
+// stream writes a reader's backlog, then its live events until it ends,
+// and returns why it ended.
+func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add func([]byte) error) error, last uint64) error {
 	// A backlog's lag runs from when each chunk is made: a reader on a slow
 	// link may take long over a long backlog, as long as it keeps reading.
 	var pending []byte
@@ -104,20 +134,12 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 		return err
 	}
 	if err := write(add); err != nil {
-		return nil // the response has begun: the stream just ends
+		return err
 	}
 	// Also puts the response head on the wire when there was no backlog.
 	if err := rd.Send([][]byte{pending}, time.Now()); err != nil {
-		return nil
+		return err
 	}
 	pending = nil
-
-	ctx := c.Request().Context()
-	if conn.conn != nil {
-		// net/http's request context no longer ends with the client's
-		// connection; the stream's reading goroutine cuts the reader.
-		ctx = context.Background()
-	}
-	_ = rd.Serve(ctx, last)
-	return nil
+	return rd.Serve(ctx, last)
 }
