@@ -6,6 +6,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 	"golang.org/x/text/secure/precis"
 )
 
@@ -63,6 +66,33 @@ func Nickname(s string) (display, key string, err error) {
 		return "", "", ErrInvalidName
 	}
 	return display, key, nil
+}
+
+// lookAlikes returns the keys that tell whether a name can pass for another
+// on screen: two names are look-alikes when any key of one equals any key of
+// the other. display and key are what Nickname returned for the name. Each
+// key is a skeleton in the sense of Unicode's UTS #39 §4 (confusables.txt of
+// Unicode 13.0, by way of github.com/mtibben/confusables): "AIice" (capital
+// i), "Alıce" (dotless i) and "аре" (all Cyrillic) have the skeletons of
+// "Alice", "Alice" and "ape".
+//
+// One skeleton is not enough because the table is not case-blind: it maps
+// capital I to l but leaves small i alone, and maps 0 to capital O. So the
+// keys are the skeleton of the name as shown (AIice → Alice), of its
+// case-folded key (ALICE → alice, matching Alice's), and of the skeleton
+// case-folded in turn (AIice → alice, b0b → bob), which makes any case
+// variant of a look-alike a look-alike too. The result holds 1 to 3 distinct,
+// non-empty strings.
+func lookAlikes(display, key string) []string {
+	shown := confusables.Skeleton(display)
+	keys := []string{
+		shown,
+		confusables.Skeleton(key),
+		// A Caser keeps state between calls, so each call makes its own.
+		confusables.Skeleton(cases.Lower(language.Und, cases.HandleFinalSigma(false)).String(shown)),
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // blankGlyph reports characters that are drawn as nothing or as a space but
