@@ -34,14 +34,16 @@ func RoomName(s string) (string, error) {
 	return s, nil
 }
 
-// Nickname checks a member's name and returns the form to display and the key
-// two names are compared by. Names follow RFC 8266 (PRECIS Nickname): spaces
+// Nickname checks a member's name and returns the form to display and its
+// RFC 8266 comparison key. Names follow RFC 8266 (PRECIS Nickname): spaces
 // are collapsed and trimmed, the display form is NFKC-normalised (so full-width
 // letters become ASCII), and the key is also case-folded, so "Alice" and
 // "ａｌｉｃｅ" have the same key. Format characters (zero-width joiners, bidi
 // overrides and isolates) and characters drawn as blanks are refused
 // outright, and so are names whose letters mix scripts ("аlice" with a
-// Cyrillic а), since they let one name imitate another on screen.
+// Cyrillic а), since they let one name imitate another on screen. A room
+// tells names apart by their look-alike keys (lookAlikes), which build on
+// these two forms.
 func Nickname(s string) (display, key string, err error) {
 	if !utf8.ValidString(s) {
 		return "", "", ErrInvalidName
@@ -110,7 +112,8 @@ func blankGlyph(r rune) bool {
 // from one of the mixes that Chinese, Japanese and Korean writing use (with
 // Latin), as Unicode's "highly restrictive" level (UTS #39) allows. It stops
 // names that borrow a look-alike letter from another script; a name written
-// wholly in look-alikes of another script still passes.
+// wholly in look-alikes of another script passes here, and is caught by its
+// look-alike keys instead.
 func singleScript(s string) bool {
 	var seen []string
 	for _, r := range s {
