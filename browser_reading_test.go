@@ -186,8 +186,8 @@ func startClockedApp(t *testing.T, clk *clock) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams := handlers.NewStreams()
-	hub := chat.NewHub(box, chat.Config{Now: clk.Now}, streams.Publish, streams.Dropped)
+	streams := handlers.NewStreams(handlers.Config{})
+	hub := chat.NewHub(box, chat.Config{Now: clk.Now}, streams.Publish, nil)
 	srv := httptest.NewUnstartedServer(handlers.New(hub, streams, handlers.Config{}))
 	srv.Config.RegisterOnShutdown(streams.Close)
 	srv.Start()

@@ -16,7 +16,8 @@ func TestImportRules(t *testing.T) {
 		mod:                    {"handlers", "chat", "crypto", "static", "client"},
 		mod + "/client":        {},
 		mod + "/cmd/cloakload": {},
-		mod + "/handlers":      {"chat", "views", "static"},
+		mod + "/handlers":      {"chat", "views", "static", "fanout"},
+		mod + "/fanout":        {},
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
@@ -27,6 +28,8 @@ func TestImportRules(t *testing.T) {
 		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/chat/chattest": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/crypto":        {"github.com/", "golang.org/"},
+		// Frames in, bytes out: the fan-out knows no HTTP and no chat.
+		mod + "/fanout": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.

@@ -130,13 +130,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("make box: %w", err)
 	}
 
-	streams := handlers.NewStreams()
+	hcfg := handlers.Config{Logger: log}
+	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
 		MaxOwnNames: o.maxOwnNames, MaxReaders: o.maxStreams,
 		AwayTimeout: o.away, RoomIdle: o.roomIdle,
-	}, streams.Publish, streams.Dropped)
-	e := handlers.New(hub, streams, handlers.Config{Logger: log})
+	}, streams.Publish, nil)
+	e := handlers.New(hub, streams, hcfg)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

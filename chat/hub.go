@@ -43,8 +43,9 @@ type Hub struct {
 }
 
 // NewHub returns a hub that seals history with box and hands every event to
-// publish, in each room's order. publish is called with the room locked: it
-// must not block or call back into the hub. dropped, if not nil, is called
+// publish, in each room's order. publish is called for one room at a time,
+// without the room's lock (so rendering an event never holds up the next
+// append): it must not block, and must not call back into the hub. dropped, if not nil, is called
 // when an idle room is removed, after which no event of that room will be
 // published until it is created again.
 func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(room string)) *Hub {
@@ -79,7 +80,11 @@ func (h *Hub) withRoom(name string, create bool, fn func(r *room, now time.Time)
 			continue
 		}
 		err = fn(r, h.cfg.Now())
+		queued := len(r.outbox) > 0
 		r.mu.Unlock()
+		if queued {
+			h.deliver(r)
+		}
 		return err
 	}
 }
@@ -128,10 +133,13 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 	if err != nil {
 		return Member{}, err
 	}
+	looks := lookAlikes(display, key)
 	var added Member
 	err = h.withRoom(roomName, true, func(r *room, now time.Time) error {
-		if _, taken := r.names[key]; taken {
-			return ErrNameTaken
+		for _, k := range looks {
+			if _, taken := r.names[k]; taken {
+				return ErrNameTaken
+			}
 		}
 		if len(r.members) >= h.cfg.MaxMembers {
 			return ErrRoomFull
@@ -146,17 +154,21 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 			return ErrTooManyNames
 		}
 		m := &member{
-			id: h.members.Add(1), owner: owner, name: display, key: key,
+			id: h.members.Add(1), owner: owner, name: display, key: key, looks: looks,
 			// A new member is about to open the room page; count them online
 			// until the grace period passes without a stream.
 			shown: Online, awaySince: now,
 		}
 		r.members[m.id] = m
-		r.names[key] = m.id
+		for _, k := range looks {
+			r.names[k] = m.id
+		}
 		r.touched = now
 		if _, err := r.append(h, Event{Kind: KindJoin, Time: now, Member: m.id, Name: display}); err != nil {
 			delete(r.members, m.id)
-			delete(r.names, key)
+			for _, k := range looks {
+				delete(r.names, k)
+			}
 			return err
 		}
 		added = Member{ID: m.id, Name: display, State: Online}
@@ -273,7 +285,11 @@ func (h *Hub) Sweep() error {
 		if !r.closed {
 			err = r.expire(h, h.cfg.Now())
 		}
+		queued := len(r.outbox) > 0
 		r.mu.Unlock()
+		if queued {
+			h.deliver(r)
+		}
 		if err != nil {
 			return fmt.Errorf("sweep room: %w", err)
 		}
@@ -300,6 +316,27 @@ func (h *Hub) Sweep() error {
 	}
 	h.forgetDepartures(now)
 	return nil
+}
+
+// deliver hands a room's queued deliveries to publish, in order. Whoever
+// appended takes the room's publishing lock after the room's own: the first
+// to get it publishes what is queued, its own and what others appended
+// meanwhile, and the rest find the queue empty.
+func (h *Hub) deliver(r *room) {
+	r.publishing.Lock()
+	defer r.publishing.Unlock()
+	for {
+		r.mu.Lock()
+		out := r.outbox
+		r.outbox = nil
+		r.mu.Unlock()
+		if len(out) == 0 {
+			return
+		}
+		for _, d := range out {
+			h.publish(d)
+		}
+	}
 }
 
 // allRooms returns the rooms as they are now, to visit one at a time

@@ -1,6 +1,9 @@
 package chat
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // A Record is one sealed event as a Log keeps it. Only what finds and
 // verifies it is in the clear: its place and its sender are the associated
@@ -39,11 +42,25 @@ type Log interface {
 	Bounds(room string) (oldest, newest uint64, ok bool, err error)
 	// Drop forgets a room's records.
 	Drop(room string) error
+	// Watch calls fn with each of the room's records with an id greater
+	// than after, oldest first and without gaps: those kept now, then each
+	// as it is appended, by this process or any other sharing the log. It
+	// returns when ctx ends (ctx.Err()) or fn fails (fn's error). after 0
+	// starts at the oldest record kept. If records after after are no
+	// longer kept, or after is newer than the room's newest record (an id
+	// from the room's earlier life), it returns ErrTruncated, before or
+	// between calls of fn: the watcher resets, as a stream reader does.
+	//
+	// A Hub whose log is its own publishes what it appends directly; a log
+	// shared by several servers is followed with Watch, so that each server
+	// sees the others' events.
+	Watch(ctx context.Context, room string, after uint64, fn func(Record) error) error
 }
 
 // Errors of a Log.
 var (
 	ErrConflict         = errors.New("chat: the room's log has moved on since its newest id was read")
 	ErrNotNext          = errors.New("chat: a record's id must follow the id it is appended after")
+	ErrTruncated        = errors.New("chat: the records after this id are no longer kept")
 	errTooManyConflicts = errors.New("chat: the room's log kept moving on; the event was not stored")
 )

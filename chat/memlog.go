@@ -1,6 +1,9 @@
 package chat
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // MemoryLog is a Log held in this process: per room, a ring of the newest
 // records, as many as its retention. It is safe for concurrent use.
@@ -24,10 +27,9 @@ func (l *MemoryLog) Append(room string, expect uint64, rec Record) (Record, bool
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := l.rooms[room]
-	if r == nil {
-		r = &ring{buf: make([]Record, l.keep), cids: make(map[string]uint64)}
-		l.rooms[room] = r
+	r := l.room(room)
+	if r.buf == nil {
+		r.buf = make([]Record, l.keep)
 	}
 	if r.n > 0 && r.newest() != expect {
 		return Record{}, false, ErrConflict
@@ -38,7 +40,71 @@ func (l *MemoryLog) Append(room string, expect uint64, rec Record) (Record, bool
 		}
 	}
 	r.add(rec)
+	close(r.changed)
+	r.changed = make(chan struct{})
 	return rec, true, nil
+}
+
+// room returns a room's ring, made empty if the room has none. l.mu is
+// held.
+func (l *MemoryLog) room(name string) *ring {
+	r := l.rooms[name]
+	if r == nil {
+		r = &ring{cids: make(map[string]uint64), changed: make(chan struct{})}
+		l.rooms[name] = r
+	}
+	return r
+}
+
+// watchBatch bounds the records Watch copies under the log's lock at once.
+const watchBatch = 256
+
+// Watch implements Log.
+func (l *MemoryLog) Watch(ctx context.Context, room string, after uint64, fn func(Record) error) error {
+	for {
+		recs, changed, err := l.since(room, after)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := fn(rec); err != nil {
+				return err
+			}
+			after = rec.ID
+		}
+		if len(recs) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// since returns the next records after after for Watch, and a channel
+// closed at the room's next append or drop.
+func (l *MemoryLog) since(room string, after uint64) ([]Record, <-chan struct{}, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.room(room)
+	if r.n == 0 {
+		return nil, r.changed, nil
+	}
+	if after != 0 && (after+1 < r.oldest() || after > r.newest()) {
+		return nil, nil, ErrTruncated
+	}
+	skip := 0
+	if after != 0 {
+		skip = int(after - r.oldest() + 1)
+	}
+	n := min(r.n-skip, watchBatch)
+	out := make([]Record, n)
+	for i := range out {
+		out[i] = r.at(skip + i)
+	}
+	return out, r.changed, nil
 }
 
 // Read implements Log.
@@ -82,17 +148,21 @@ func (l *MemoryLog) Bounds(room string) (oldest, newest uint64, ok bool, err err
 func (l *MemoryLog) Drop(room string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.rooms, room)
+	if r := l.rooms[room]; r != nil {
+		close(r.changed) // watchers look again, and find the room's next life
+		delete(l.rooms, room)
+	}
 	return nil
 }
 
 // ring is one room's newest records, oldest first, with the client ids of
 // those it keeps.
 type ring struct {
-	buf   []Record
-	start int // index of the oldest record
-	n     int
-	cids  map[string]uint64 // CID → id, for kept records only
+	buf     []Record // made at the first append
+	start   int      // index of the oldest record
+	n       int
+	cids    map[string]uint64 // CID → id, for kept records only
+	changed chan struct{}     // closed, and replaced, at every append; closed at Drop
 }
 
 func (r *ring) at(i int) Record { return r.buf[(r.start+i)%len(r.buf)] }

@@ -147,7 +147,7 @@ func (r *room) publishList(h *Hub, now time.Time) {
 		return
 	}
 	r.unsent = false
-	h.publish(Delivery{
+	r.outbox = append(r.outbox, Delivery{
 		Room:    r.name,
 		Event:   Event{ID: r.last(), Kind: KindMembers, Time: now},
 		Members: r.memberList(),

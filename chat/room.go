@@ -21,7 +21,8 @@ type member struct {
 	id    uint64
 	owner string // the opaque identity of the browser that joined
 	name  string
-	key   string // the name's comparison key
+	key   string   // the name's comparison key
+	looks []string // its look-alike keys (lookAlikes), each in room.names
 
 	streams   int       // open streams that keep it present
 	visible   int       // those of them from a visible tab
@@ -37,9 +38,12 @@ type room struct {
 	closed  bool   // dropped from the hub; callers holding it must look again
 	newest  uint64 // id of the newest event, or one less than the room's first
 	members map[uint64]*member
-	names   map[string]uint64 // name key → member id
+	names   map[string]uint64 // look-alike key → member id, several per member
 	readers int               // open streams, members' or anyone's
 	touched time.Time         // last join, leave, post, attach or detach
+
+	outbox     []Delivery // appended and not yet handed to publish, oldest first
+	publishing sync.Mutex // held while handing the outbox to publish; see Hub.deliver
 
 	seq         uint64    // grows with every change of the member list
 	unsent      bool      // the list changed since readers were last sent it
@@ -65,8 +69,8 @@ func (r *room) last() uint64 { return r.newest }
 const maxConflicts = 8
 
 // append seals ev as the room's next event, appends it to the log and
-// publishes it. It is called with r.mu held, which is what keeps ids and
-// publication in the same order on this server. The record is sealed with
+// queues it for publishing (Hub.deliver). It is called with r.mu held,
+// which is what keeps ids and the queue in the same order on this server. The record is sealed with
 // its place as associated data, so when the log has moved on it is sealed
 // again for the next place.
 func (r *room) append(h *Hub, ev Event) (Event, error) {
@@ -105,7 +109,7 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 		r.unsent = false
 		d.Members, d.Seq = r.memberList(), r.seq
 	}
-	h.publish(d)
+	r.outbox = append(r.outbox, d)
 	return ev, nil
 }
 
@@ -142,7 +146,9 @@ func (r *room) find(owner string, id uint64) *member {
 // remove takes a member out of the room and announces it.
 func (r *room) remove(h *Hub, m *member, now time.Time) error {
 	delete(r.members, m.id)
-	delete(r.names, m.key)
+	for _, k := range m.looks {
+		delete(r.names, k)
+	}
 	r.touched = now
 	// A bearer's secret dies with its member; a bot joins again with a new
 	// secret, so there is no name to offer it back.

@@ -2,17 +2,16 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/fanout"
 )
 
 // resetNotice is the data of the reset event.
@@ -24,7 +23,7 @@ const resetNotice = "Your place in this room's history is gone (the server resta
 // Last-Event-ID, else ?since=; with neither, only live events are sent. A bearer token keeps its own member present
 // instead (and a wrong token is refused, as for posting). The data is HTML,
 // JSON or text (see streamFormat).
-func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc {
+func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		room, err := chat.RoomName(c.Param("room"))
 		if err != nil {
@@ -54,19 +53,18 @@ func streamEvents(hub *chat.Hub, streams *Streams, cfg Config) echo.HandlerFunc 
 		if err != nil {
 			return err
 		}
-		defer detach()
 
-		backlog := func(send func([]byte) error) (uint64, error) {
+		backlog := func() (func(add func([]byte) error) error, uint64, error) {
 			if !resume {
-				return 0, nil
+				return func(func([]byte) error) error { return nil }, 0, nil
 			}
 			b, err := hub.Backlog(room, since)
 			if err != nil {
-				return 0, err
+				return nil, 0, err
 			}
-			return b.Last, sendBacklog(send, b, room, f)
+			return func(add func([]byte) error) error { return sendBacklog(add, b, room, f) }, b.Last, nil
 		}
-		return streams.serve(c, streamKey(room, f), backlog, cfg)
+		return streams.serve(c, streamKey(room, f), backlog, detach)
 	}
 }
 
@@ -123,53 +121,18 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 func sendBacklog(send func([]byte) error, b chat.Backlog, room string, f format) error {
 	var buf bytes.Buffer
 	if b.Reset {
-		writeEvent(&buf, b.From, "reset", f.reset(b.From))
+		fanout.AppendEvent(&buf, b.From, "reset", f.reset(b.From))
 	}
 	for ev, err := range b.Events() {
 		if err != nil {
 			return err
 		}
-		writeEvent(&buf, ev.ID, "", f.event(room, ev, false, nil, 0))
+		fanout.AppendEvent(&buf, ev.ID, "", f.event(room, ev, false, nil, 0))
 		if err := send(buf.Bytes()); err != nil {
 			return err
 		}
 		buf.Reset()
 	}
-	writeEvent(&buf, b.Last, membersEvent, f.members(room, b.Last, b.Members, b.Seq))
+	fanout.AppendEvent(&buf, b.Last, membersEvent, f.members(room, b.Last, b.Members, b.Seq))
 	return send(buf.Bytes())
-}
-
-// serve runs r3labs's handler for one reader of a room's stream (key: see
-// streamKey), through a streamWriter, and returns when the reader is gone or
-// the server closes.
-func (s *Streams) serve(c echo.Context, key string, backlog func(func([]byte) error) (uint64, error), cfg Config) error {
-	registered, ok := s.open(key)
-	if !ok {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
-	}
-	defer registered()
-
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	rc := http.NewResponseController(c.Response().Unwrap())
-	// http.Server.ReadTimeout would otherwise cancel the request once its
-	// deadline passes, in the middle of the stream.
-	_ = rc.SetReadDeadline(time.Time{})
-
-	w := newStreamWriter(c.Response(), rc, cancel, cfg)
-	w.onStart = registered
-	go w.run(ctx, backlog)
-
-	// r3labs takes the stream from ?stream=, and would refuse (or replay
-	// from) a Last-Event-ID that is ours to handle.
-	req := c.Request().Clone(ctx)
-	q := req.URL.Query()
-	q.Set("stream", key)
-	req.URL.RawQuery = q.Encode()
-	req.Header.Del("Last-Event-ID")
-
-	s.sse.ServeHTTP(w, req)
-	cancel()
-	<-w.done
-	return nil
 }

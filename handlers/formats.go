@@ -49,7 +49,7 @@ func streamFormat(c echo.Context) (format, error) {
 	return formatHTML, nil
 }
 
-// streamKey names the r3labs stream that carries a room's events in f. Room
+// streamKey names the fanout topic that carries a room's events in f. Room
 // names never hold a slash, so keys of different rooms cannot meet; HTML's
 // key is the room's name alone.
 func streamKey(room string, f format) string {
@@ -61,7 +61,7 @@ func streamKey(room string, f format) string {
 
 // event is the data of a history event. withRoster adds the member list
 // after it (for a live join or leave); a replayed join or leave has none.
-// It is never empty, since an empty event would end r3labs streams.
+// It is never empty: a client may treat an event with no data as none.
 func (f format) event(room string, ev chat.Event, withRoster bool, members []chat.Member, seq uint64) []byte {
 	switch f {
 	case formatJSON:

@@ -28,6 +28,18 @@ type testServer struct {
 
 func newTestServer(t testing.TB, ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer {
 	t.Helper()
+	return startTestServer(t, false, ccfg, hcfg, configure...)
+}
+
+// newHTTP2TestServer is newTestServer over TLS with HTTP/2, which its
+// browsers speak.
+func newHTTP2TestServer(t testing.TB, ccfg chat.Config, hcfg Config) *testServer {
+	t.Helper()
+	return startTestServer(t, true, ccfg, hcfg)
+}
+
+func startTestServer(t testing.TB, h2 bool, ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer {
+	t.Helper()
 	key, err := crypto.NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +48,19 @@ func newTestServer(t testing.TB, ccfg chat.Config, hcfg Config, configure ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams := NewStreams()
-	hub := chat.NewHub(box, ccfg, streams.Publish, streams.Dropped)
+	streams := NewStreams(hcfg)
+	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
 	srv := httptest.NewUnstartedServer(New(hub, streams, hcfg))
 	srv.Config.RegisterOnShutdown(streams.Close)
 	for _, f := range configure {
 		f(srv.Config)
 	}
-	srv.Start()
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		streams.Close()
 		srv.CloseClientConnections()
@@ -87,6 +104,7 @@ func (s *testServer) browser(t testing.TB) *browser {
 		t.Fatal(err)
 	}
 	return &browser{t: t, srv: s, client: &http.Client{
+		Transport:     s.Client().Transport, // plain, or TLS with HTTP/2
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,

@@ -9,14 +9,19 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/fanout"
 )
 
 // Config holds the HTTP layer's settings. Zero fields take defaults.
 type Config struct {
 	Logger *slog.Logger
-	// StreamWriteTimeout bounds every write to an event stream: a reader that
-	// takes longer to accept bytes is disconnected.
-	StreamWriteTimeout time.Duration
+	// MaxLag is how old a stream's oldest event not yet taken by the
+	// reader's host may grow before the reader is cut off (it resumes with
+	// Last-Event-ID); see fanout.Config.
+	MaxLag time.Duration
+	// Coalesce is the shortest time between two writes to each reader of
+	// a busy room; see fanout.Config.
+	Coalesce time.Duration
 	// Heartbeat is how often an idle stream is sent a comment, so proxies and
 	// clients can tell a quiet room from a dead connection.
 	Heartbeat time.Duration
@@ -26,8 +31,8 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.StreamWriteTimeout <= 0 {
-		c.StreamWriteTimeout = 5 * time.Second
+	if c.MaxLag <= 0 {
+		c.MaxLag = fanout.DefaultMaxLag
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 20 * time.Second
@@ -57,7 +62,7 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.GET("/rooms/:room/messages", showHistory(hub))
 	e.POST("/rooms/:room/messages", postMessage(hub))
 	e.POST("/rooms/:room/leave", postLeave(hub))
-	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg))
+	e.GET("/rooms/:room/events", streamEvents(hub, streams))
 	e.GET("/healthz", healthz)
 	e.GET("/static/*", staticFiles())
 	e.GET("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>

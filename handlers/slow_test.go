@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,18 +34,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // A reader that never reads is cut off, and meanwhile neither the posters
 // nor the other readers of its room wait for it.
 func TestFrozenReaderDoesNotStallTheRoom(t *testing.T) {
-	var mu sync.Mutex
-	closed := map[string]bool{} // remote addresses of connections the server closed
-	srv := newTestServer(t, chat.Config{History: 5000}, Config{StreamWriteTimeout: 300 * time.Millisecond},
-		func(s *http.Server) {
-			s.ConnState = func(c net.Conn, state http.ConnState) {
-				if state == http.StateClosed {
-					mu.Lock()
-					closed[c.RemoteAddr().String()] = true
-					mu.Unlock()
-				}
-			}
-		})
+	srv := newTestServer(t, chat.Config{History: 5000}, Config{MaxLag: 300 * time.Millisecond})
 	alice := srv.browser(t)
 	me := alice.join("lobby", "alice")
 
@@ -69,11 +60,14 @@ func TestFrozenReaderDoesNotStallTheRoom(t *testing.T) {
 	consecutive(t, evs, evs[0].id)
 
 	waitFor(t, 10*time.Second, "the frozen reader to be cut off", func() bool { return srv.hub.Readers("lobby") == 1 })
-	waitFor(t, 10*time.Second, "the server to close the frozen connection", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return closed[frozen.LocalAddr().String()]
-	})
+	// The server resets the connection: what its kernel still held for
+	// the reader is dropped, and the reader's next read fails at once
+	// rather than draining megabytes first.
+	_ = frozen.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, frozen)
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after %d bytes, the frozen connection ended with %v, want a reset", n, err)
+	}
 }
 
 // Many posters and readers that keep dropping and resuming with
@@ -307,13 +301,16 @@ func (t throttled) Read(p []byte) (int, error) {
 // A reader too slow for its room is cut off, and what it got before is a
 // gap-free run of events; resuming from its last id gives it the rest.
 func TestSlowReaderIsCutOffCleanly(t *testing.T) {
-	srv := newTestServer(t, chat.Config{History: 5000}, Config{})
-	tick := time.NewTicker(2 * time.Millisecond)
+	// The healthy reader is this test's own parser, slow under -race on a
+	// busy machine: the lag allowed is well above what it needs for the
+	// burst (1.7 MB), and the slow reader takes 80 KB/s.
+	srv := newTestServer(t, chat.Config{History: 5000}, Config{MaxLag: 5 * time.Second})
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	watch := srv.browser(t).stream("/rooms/lobby/events", nil)
 	slow := srv.browser(t).streamThrough("/rooms/lobby/events?since=0", nil, func(r io.Reader) io.Reader { return throttled{r, tick} })
 
-	const posters, each = 8, 50
+	const posters, each = 4, 25
 	text := strings.Repeat("<", chat.MaxTextLength) // 16 KB of HTML once escaped
 	var wg sync.WaitGroup
 	for p := range posters {

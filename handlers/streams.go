@@ -1,70 +1,59 @@
 package handlers
 
 import (
-	"bytes"
-	"strconv"
-	"sync"
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
 
-	"github.com/r3labs/sse/v2"
+	"github.com/labstack/echo/v4"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/fanout"
 )
 
-// Streams carries each room's events to its readers over Server-Sent Events,
-// with one r3labs/sse stream per room. History and replay are chat's: the
-// r3labs server keeps nothing, and what a reader missed is sent from the
-// room's sealed history when it connects (see streamWriter).
+// Streams carries each room's events to its readers over Server-Sent Events
+// through a fanout.Hub, one topic per room and format (see streamKey). It
+// keeps no history: what a reader missed is read from the room's sealed
+// history when it connects.
 type Streams struct {
-	sse *sse.Server
-
-	// mu is read-held by each reader from before its stream is made until
-	// r3labs has registered it, and write-held by Close. A stream made or
-	// joined after Close would never end (r3labs's registration would wait
-	// forever on a stream that is gone), and Shutdown would wait for it.
-	mu     sync.RWMutex
-	closed bool
+	fan *fanout.Hub
+	log *slog.Logger
 }
 
-// NewStreams returns a Streams with no rooms.
-func NewStreams() *Streams {
-	s := sse.New()
-	// AutoReplay would keep every event in plaintext forever, renumbered.
-	s.AutoReplay = false
-	// AutoStream would let any ?stream= value create a stream.
-	s.AutoStream = false
-	// One data: line per line of HTML, so a newline in a message cannot
-	// start an id: or event: field.
-	s.SplitData = true
-	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
-	return &Streams{sse: s}
+// NewStreams returns a Streams with no readers; cfg gives its heartbeat and
+// how far a reader may fall behind.
+func NewStreams(cfg Config) *Streams {
+	cfg = cfg.withDefaults()
+	return &Streams{log: cfg.Logger, fan: fanout.New(fanout.Config{
+		MaxLag:    cfg.MaxLag,
+		Heartbeat: cfg.Heartbeat,
+		Coalesce:  cfg.Coalesce,
+	})}
 }
 
 // Publish sends a room's event to its readers. It is the chat.Hub's publish
-// function: it is called in each room's order, with the room locked, and
-// does not block (the r3labs stream goroutine drains its queue into
-// per-reader writers that never wait on the network).
+// function: it is called in each room's order, outside the room's lock, and
+// does not wait on readers.
 //
-// The event is rendered once per format, and only in the formats some
-// reader of the room uses: a format's stream exists from its first reader's
-// connection until the room is dropped (r3labs's Publish to a stream that
-// does not exist would drop the event anyway). A reader that connects just
-// after the check gets the event from the backlog, or, reading live only,
-// was not yet there for it.
+// The event is rendered and framed once per format, and only in the formats
+// some reader of the room uses now. A reader that connects just after the
+// check gets the event from the backlog, or, reading live only, was not yet
+// there for it.
 func (s *Streams) Publish(d chat.Delivery) {
-	id := []byte(strconv.FormatUint(d.Event.ID, 10))
 	for _, f := range formats {
 		key := streamKey(d.Room, f)
-		if !s.sse.StreamExists(key) {
+		if !s.fan.Has(key) {
 			continue
 		}
-		ev := &sse.Event{ID: id}
+		var name string
+		var data []byte
 		if d.Event.Kind == chat.KindMembers {
-			ev.Event = []byte(membersEvent)
-			ev.Data = f.members(d.Room, d.Event.ID, d.Members, d.Seq)
+			name, data = membersEvent, f.members(d.Room, d.Event.ID, d.Members, d.Seq)
 		} else {
-			ev.Data = f.event(d.Room, d.Event, d.Event.Affects(), d.Members, d.Seq)
+			data = f.event(d.Room, d.Event, d.Event.Affects(), d.Members, d.Seq)
 		}
-		s.sse.Publish(key, ev)
+		s.fan.Publish(key, fanout.NewFrame(d.Event.ID, name, data))
 	}
 }
 
@@ -73,70 +62,84 @@ func (s *Streams) Publish(d chat.Delivery) {
 // history event, and does not move a reader's resume point.
 const membersEvent = "members"
 
-// Dropped forgets the stream of a room the hub dropped. The hub drops only
-// rooms with no readers, which is when r3labs can remove a stream without
-// stranding a goroutine.
-func (s *Streams) Dropped(room string) {
-	for _, f := range formats {
-		s.sse.RemoveStream(streamKey(room, f))
+// Close ends every stream. Call it once, when the server shuts down:
+// http.Server.Shutdown neither waits for nor closes the connections the
+// streams took over.
+func (s *Streams) Close() { s.fan.Close() }
+
+// backlogChunk is how many bytes of a backlog go out in one write.
+const backlogChunk = 32 << 10
+
+// serve runs one reader of a room's stream (key: see streamKey) until the
+// reader is gone, falls behind, or the server closes; release is called
+// then, or at once if the stream does not start. backlog reads what the
+// reader missed, after it is subscribed (so nothing published meanwhile is
+// lost), and returns a function that writes it through add, with the id of
+// the newest event it holds (0 if none); its error is the request's.
+//
+// Once an HTTP/1.x connection is taken over, the stream goes on in a
+// goroutine of its own and the handler returns: net/http's goroutine for the
+// connection ends, and with it the memory it holds (its buffers, the request
+// and the handlers' stack), which is most of an idle stream's cost. The
+// access log then has the stream's start; its end is logged at debug level.
+func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add func([]byte) error) error, uint64, error), release func()) error {
+	conn := &streamConn{}
+	rd, err := s.fan.Subscribe(key, conn)
+	if err != nil {
+		release()
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
 	}
+	write, last, err := backlog()
+	if err != nil {
+		rd.Close()
+		release()
+		return err
+	}
+
+	// http.Server.ReadTimeout would otherwise end the stream once its
+	// deadline passes (a taken-over connection has its deadlines cleared).
+	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Time{})
+	conn.open(c, func() { rd.Cut(fanout.ErrGone) })
+	run := func(ctx context.Context) {
+		start := time.Now()
+		defer release()
+		defer conn.close()
+		defer rd.Close()
+		err := s.stream(ctx, rd, write, last)
+		s.log.Debug("stream ended", "cause", err, "duration_ms", time.Since(start).Milliseconds())
+	}
+	if conn.conn != nil {
+		// net/http's request context no longer ends with the client's
+		// connection; the stream's reading goroutine cuts the reader.
+		go run(context.Background())
+		return nil
+	}
+	run(c.Request().Context())
+	return nil
 }
 
-// Close ends every stream. Call it once, when the server shuts down, so that
-// http.Server.Shutdown does not wait for them forever.
-func (s *Streams) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.sse.Close()
-}
-
-// open makes sure a stream exists (a room's, in a format: see streamKey)
-// for a reader about to register on it. registered must be called once the
-// reader is registered (or will not be); until then Close waits. ok is false
-// once Close has been called.
-func (s *Streams) open(key string) (registered func(), ok bool) {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return nil, false
+// stream writes a reader's backlog, then its live events until it ends,
+// and returns why it ended.
+func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add func([]byte) error) error, last uint64) error {
+	// A backlog's lag runs from when each chunk is made: a reader on a slow
+	// link may take long over a long backlog, as long as it keeps reading.
+	var pending []byte
+	add := func(b []byte) error {
+		pending = append(pending, b...)
+		if len(pending) < backlogChunk {
+			return nil
+		}
+		err := rd.Send([][]byte{pending}, time.Now())
+		pending = pending[:0]
+		return err
 	}
-	s.sse.CreateStream(key) // exists already unless this is the first reader of the room in this format
-	return sync.OnceFunc(s.mu.RUnlock), true
-}
-
-// writeEvent writes one event in the SSE wire format, as r3labs does for
-// published events: an id, one data line per line of data, and a name for
-// named events.
-func writeEvent(buf *bytes.Buffer, id uint64, name string, data []byte) {
-	buf.WriteString("id: ")
-	buf.WriteString(strconv.FormatUint(id, 10))
-	buf.WriteByte('\n')
-	for line := range bytes.SplitSeq(data, []byte("\n")) {
-		buf.WriteString("data: ")
-		buf.Write(line)
-		buf.WriteByte('\n')
+	if err := write(add); err != nil {
+		return err
 	}
-	if name != "" {
-		buf.WriteString("event: ")
-		buf.WriteString(name)
-		buf.WriteByte('\n')
+	// Also puts the response head on the wire when there was no backlog.
+	if err := rd.Send([][]byte{pending}, time.Now()); err != nil {
+		return err
 	}
-	buf.WriteByte('\n')
-}
-
-// frameID reads the id of a frame r3labs wrote ("id: N\n..."), and whether
-// it is a named event (a member list, which repeats the id of the event
-// before it); comments have no id.
-func frameID(frame []byte) (id uint64, named bool, ok bool) {
-	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
-	if !ok {
-		return 0, false, false
-	}
-	end := bytes.IndexByte(rest, '\n')
-	if end < 0 {
-		return 0, false, false
-	}
-	id, err := strconv.ParseUint(string(rest[:end]), 10, 64)
-	return id, bytes.Contains(frame, []byte("\nevent: ")), err == nil
+	pending = nil
+	return rd.Serve(ctx, last)
 }

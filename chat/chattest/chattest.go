@@ -4,12 +4,14 @@
 package chattest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/crypto"
@@ -22,7 +24,9 @@ type NewLog func(t *testing.T, keep int) chat.Log
 // TestLog runs the contract of chat.Log against the logs newLog makes:
 // consecutive ids and compare-and-set appends, gap-free reads from any id,
 // retention and what a reader outside it sees, client message ids,
-// concurrent appenders, and records sealed for their place by a Hub.
+// concurrent appenders, records sealed for their place by a Hub, and live
+// subscriptions (Watch) that resume without gaps and reset outside
+// retention.
 func TestLog(t *testing.T, newLog NewLog) {
 	t.Run("consecutive ids", func(t *testing.T) { testConsecutive(t, newLog(t, 100)) })
 	t.Run("gap-free reads", func(t *testing.T) { testReads(t, newLog(t, 100)) })
@@ -30,6 +34,8 @@ func TestLog(t *testing.T, newLog NewLog) {
 	t.Run("client message ids", func(t *testing.T) { testClientIDs(t, newLog(t, 3)) })
 	t.Run("concurrent appenders", func(t *testing.T) { testConcurrent(t, newLog(t, 1000)) })
 	t.Run("sealed for their place", func(t *testing.T) { testSealed(t, newLog(t, 100)) })
+	t.Run("live subscription", func(t *testing.T) { testWatch(t, newLog(t, 1000)) })
+	t.Run("subscription outside retention", func(t *testing.T) { testWatchTruncated(t, newLog(t, 5)) })
 }
 
 func rec(id uint64, text string) chat.Record {
@@ -289,5 +295,133 @@ func testSealed(t *testing.T, l chat.Log) {
 	next, err := h.Post("browser", "lobby", m.ID, "after the other writer")
 	if err != nil || next.ID != copied.ID+1 {
 		t.Fatalf("post after another writer = id %d, %v; want %d", next.ID, err, copied.ID+1)
+	}
+}
+
+// watch runs l.Watch in a goroutine, sending each record's id to the
+// returned channel; stop ends it and returns Watch's error.
+func watch(l chat.Log, room string, after uint64) (<-chan uint64, func() error) {
+	ids, done, cancel := watchUntil(l, room, after)
+	return ids, func() error {
+		cancel()
+		return <-done
+	}
+}
+
+// watchUntil is watch, for a Watch expected to end on its own: done gets
+// its error.
+func watchUntil(l chat.Log, room string, after uint64) (<-chan uint64, <-chan error, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan uint64, 10000)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Watch(ctx, room, after, func(r chat.Record) error {
+			out <- r.ID
+			return nil
+		})
+	}()
+	return out, done, cancel
+}
+
+func collect(t *testing.T, ids <-chan uint64, n int) []uint64 {
+	t.Helper()
+	out := []uint64{}
+	for range n {
+		select {
+		case id := <-ids:
+			out = append(out, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Watch delivered %v, then nothing for 10 s", out)
+		}
+	}
+	return out
+}
+
+func testWatch(t *testing.T, l chat.Log) {
+	// A watcher of a room with no records yet sees its first record on.
+	all, stopAll := watch(l, "w", 0)
+	for id := uint64(1000); id < 1010; id++ {
+		mustAppend(t, l, "w", id-1, rec(id, "x"))
+	}
+	// One that starts in the middle gets what follows, kept then live.
+	mid, stopMid := watch(l, "w", 1004)
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				for {
+					_, newest, _, err := l.Bounds("w")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					r := chat.Record{ID: newest + 1, Member: uint64(w), CID: fmt.Sprintf("w%d-%d", w, i), Sealed: []byte("x")}
+					if _, _, err = l.Append("w", newest, r); err == nil {
+						break
+					} else if !errors.Is(err, chat.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := collect(t, all, 10+writers*each); !slices.Equal(got, span(1000, 1009+writers*each)) {
+		t.Errorf("watching from the start: %v", got)
+	}
+	if got := collect(t, mid, 5+writers*each); !slices.Equal(got, span(1005, 1009+writers*each)) {
+		t.Errorf("watching after 1004: %v", got)
+	}
+	for _, stop := range []func() error{stopAll, stopMid} {
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch after its context ended: %v", err)
+		}
+	}
+
+	// fn's error ends Watch and is returned.
+	stopErr := errors.New("enough")
+	n := 0
+	err := l.Watch(context.Background(), "w", 0, func(chat.Record) error {
+		if n++; n == 3 {
+			return stopErr
+		}
+		return nil
+	})
+	if !errors.Is(err, stopErr) || n != 3 {
+		t.Errorf("Watch whose fn failed at the third record: %v after %d", err, n)
+	}
+}
+
+func testWatchTruncated(t *testing.T, l chat.Log) {
+	for id := uint64(1); id <= 12; id++ {
+		mustAppend(t, l, "k", id-1, rec(id, "x"))
+	}
+	// Kept: 8…12. From 7 on nothing is missing; before that, or past the
+	// newest, the watcher must reset.
+	for _, after := range []uint64{2, 6, 13, 50} {
+		if err := l.Watch(context.Background(), "k", after, func(chat.Record) error { return nil }); !errors.Is(err, chat.ErrTruncated) {
+			t.Errorf("Watch after %d with 8…12 kept: %v, want ErrTruncated", after, err)
+		}
+	}
+	ids, done, cancel := watchUntil(l, "k", 7)
+	defer cancel()
+	if got := collect(t, ids, 5); !slices.Equal(got, span(8, 12)) {
+		t.Errorf("Watch after 7: %v", got)
+	}
+	// The room is dropped and made again with higher ids: a watcher of its
+	// former life must reset, not skip to the new ids.
+	if err := l.Drop("k"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, "k", 99, rec(100, "made again"))
+	select {
+	case err := <-done:
+		if !errors.Is(err, chat.ErrTruncated) {
+			t.Errorf("Watch across the room's drop and re-creation: %v, want ErrTruncated", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Watch across the room's drop and re-creation did not return")
 	}
 }

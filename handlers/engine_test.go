@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+)
+
+// dialStream opens a stream over a bare TCP connection and reads nothing,
+// as a client that has stopped reading; rcvbuf, if not 0, is its receive
+// buffer (SO_RCVBUF), set before connecting so the window is small from
+// the start.
+func dialStream(t *testing.T, srv *testServer, path string, rcvbuf int) net.Conn {
+	t.Helper()
+	d := net.Dialer{}
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	conn, err := d.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path)
+	return conn
+}
+
+// A stream costs at most two goroutines: the request's, which writes, and
+// one that notices the client going away.
+func TestGoroutinesPerStream(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	first := dialStream(t, srv, "/rooms/lobby/events", 0) // starts what all streams share
+	waitFor(t, 5*time.Second, "the first stream", func() bool { return srv.hub.Readers("lobby") == 1 })
+
+	before := runtime.NumGoroutine()
+	const n = 40
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dialStream(t, srv, "/rooms/lobby/events", 0)
+	}
+	waitFor(t, 5*time.Second, "the streams", func() bool { return srv.hub.Readers("lobby") == n+1 })
+	alice.say("lobby", me, "hello") // every stream busy once
+	for _, c := range append(conns, first) {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		var got strings.Builder
+		for !strings.Contains(got.String(), "hello") {
+			k, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("reading a stream: %v", err)
+			}
+			got.Write(buf[:k])
+		}
+	}
+	per := float64(runtime.NumGoroutine()-before) / n
+	t.Logf("%.2f goroutines per stream", per)
+	if per > 2 {
+		t.Errorf("%.2f goroutines per stream, want at most 2", per)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, 5*time.Second, "the streams to end", func() bool { return srv.hub.Readers("lobby") == 1 })
+	waitFor(t, 5*time.Second, "their goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// A reader that stops reading (a 4 KiB receive buffer, so its own host
+// holds little) is cut off while messages flow, whatever their size, and
+// the reader beside it gets every event. The time it took is logged; the
+// figures are docs/PERFORMANCE.md's, measured with the load tool.
+func TestStuckReaderIsCutOffAtEverySize(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		text  string
+		every time.Duration
+	}{
+		{"300 B at 20 per s", strings.Repeat("x", 300), 50 * time.Millisecond},
+		{"4 KB at 20 per s", strings.Repeat("x", 4000), 50 * time.Millisecond},
+		// 4000 characters of 4 bytes each: the most a message may hold.
+		{"16 KB at 100 per s", strings.Repeat("\U0001F600", chat.MaxTextLength), 10 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, chat.Config{}, Config{})
+			alice := srv.browser(t)
+			me := alice.join("lobby", "alice")
+			live := srv.browser(t).stream("/rooms/lobby/events?format=text", nil)
+			stuck := dialStream(t, srv, "/rooms/lobby/events", 4096)
+			waitFor(t, 5*time.Second, "both readers", func() bool { return srv.hub.Readers("lobby") == 2 })
+
+			start := time.Now()
+			tick := time.NewTicker(tc.every)
+			defer tick.Stop()
+			sent := 0
+			for srv.hub.Readers("lobby") == 2 {
+				if time.Since(start) > 60*time.Second {
+					t.Fatal("the stuck reader was not cut off in 60 s")
+				}
+				<-tick.C
+				alice.say("lobby", me, tc.text)
+				sent++
+			}
+			t.Logf("cut off after %v (%d messages)", time.Since(start).Round(10*time.Millisecond), sent)
+
+			evs := live.take(t, sent)
+			consecutive(t, evs, evs[0].id)
+			// The reset discards what the stuck reader's host held.
+			_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.Copy(io.Discard, stuck); err == nil {
+				t.Error("the stuck reader's connection ended cleanly, want a reset")
+			}
+		})
+	}
+}
+
+// Over HTTP/2 a connection cannot be taken over: streams write through the
+// ResponseWriter, several share one connection, and the contract holds
+// (backlog, live events, resume).
+func TestStreamsOverHTTP2(t *testing.T) {
+	srv := newHTTP2TestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	reader := srv.browser(t)
+	a := reader.stream("/rooms/lobby/events?since=0", nil)
+	b := reader.stream("/rooms/lobby/events?format=json", nil)
+	if a.resp.ProtoMajor != 2 || b.resp.ProtoMajor != 2 {
+		t.Fatalf("protocols %s, %s; want HTTP/2", a.resp.Proto, b.resp.Proto)
+	}
+	joined := a.next(t, 5*time.Second)
+	waitFor(t, 5*time.Second, "both streams", func() bool { return srv.hub.Readers("lobby") == 2 })
+	for i := range 5 {
+		alice.say("lobby", me, fmt.Sprint("message ", i))
+	}
+	consecutive(t, a.take(t, 5), joined.id+1)
+	consecutive(t, b.take(t, 5), joined.id+1)
+	a.close()
+	c := reader.stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {fmt.Sprint(joined.id + 2)}})
+	consecutive(t, c.take(t, 3), joined.id+3)
+}
