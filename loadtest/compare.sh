@@ -6,11 +6,13 @@
 # results file; a table per scenario follows (median [range] per server,
 # ratio of the medians).
 #
-#   loadtest/compare.sh [-quick] [-reps N] [-out FILE] [SCENARIO...]
+#   loadtest/compare.sh [-quick] [-reps N] [-out FILE] [-cloakroom BIN] [SCENARIO...]
 #
-#   -quick   one rep of short runs, to check that everything works
-#   -reps N  runs per server and scenario (default 3)
-#   -out F   the results file (default: under the cache directory)
+#   -quick          one rep of short runs, to check that everything works
+#   -reps N         runs per server and scenario (default 3)
+#   -out F          the results file (default: under the cache directory)
+#   -cloakroom BIN  measure this Cloakroom binary (another build, an older
+#                   commit) instead of building the working tree
 #   SCENARIO names from `go run ./cmd/cloakload -h` (default: all)
 #
 # Centrifugo is built once with `go install` into the cache directory,
@@ -24,13 +26,14 @@ CACHE=${CLOAKLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cloakroom-load}
 ALL=(fanout100 fanout200 rooms big big-frozen idle1k idle5k posts
 	stuck-300 stuck-4k stuck-16k stuck-300-defrcv stuck-4k-defrcv stuck-16k-defrcv)
 
-reps=3 quick=0 out=""
+reps=3 quick=0 out="" cloakroom_bin=""
 scenarios=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	-quick) quick=1 reps=1 ;;
 	-reps) reps=${2:?-reps needs a number}; shift ;;
 	-out) out=${2:?-out needs a file}; shift ;;
+	-cloakroom) cloakroom_bin=${2:?-cloakroom needs a binary}; shift ;;
 	-h | -help | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	*) scenarios+=("$1") ;;
@@ -62,8 +65,14 @@ results=${out:-$CACHE/results/compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 log=${results%.jsonl}.log
 : >>"$results"
 
-say "building Cloakroom and cloakload from $ROOT"
-(cd "$ROOT" && go build -o "$work/cloakroom" . && go build -o "$work/cloakload" ./cmd/cloakload)
+if [ -n "$cloakroom_bin" ]; then
+	say "measuring Cloakroom $cloakroom_bin; building cloakload from $ROOT"
+	cp "$cloakroom_bin" "$work/cloakroom"
+	(cd "$ROOT" && go build -o "$work/cloakload" ./cmd/cloakload)
+else
+	say "building Cloakroom and cloakload from $ROOT ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "not a git tree"))"
+	(cd "$ROOT" && go build -o "$work/cloakroom" . && go build -o "$work/cloakload" ./cmd/cloakload)
+fi
 
 centrifugo=$CACHE/centrifugo-$CENTRIFUGO_VERSION/centrifugo
 if [ ! -x "$centrifugo" ]; then

@@ -50,38 +50,6 @@ func TestParseField(t *testing.T) {
 	}
 }
 
-func TestFindSocket(t *testing.T) {
-	// The server listens on 8080 (1F90); our readers use 50000 (C350) and
-	// 50001 (C351).
-	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:C350 04 00000000:00010000 01:00000014 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:C350 0100007F:1F90 01 00000000:00002000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
-   3: 0100007F:1F90 0100007F:C351 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 20 4 30 10 -1
-`
-	for _, tt := range []struct {
-		name          string
-		local, remote int
-		want          uint8
-		wantFound     bool
-	}{
-		{"server end of the frozen reader", 8080, 50000, 4, true},
-		{"our end", 50000, 8080, 1, true},
-		{"another reader", 8080, 50001, 1, true},
-		{"gone", 8080, 50002, 0, false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, found := findSocket([]byte(table), tt.local, tt.remote)
-			if got != tt.want || found != tt.wantFound {
-				t.Errorf("findSocket = %d, %v; want %d, %v", got, found, tt.want, tt.wantFound)
-			}
-		})
-	}
-	if stateName(4) != "FIN_WAIT1" || stateName(99) != "state 99" {
-		t.Errorf("stateName(4), (99) = %q, %q", stateName(4), stateName(99))
-	}
-}
-
 func TestParseMachineCPU(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
