@@ -267,13 +267,26 @@ func describe(r *result) string {
 	case kindPosts:
 		return fmt.Sprintf("posts into a room nobody reads, %d connections, %d B, %gs", p.Conns, p.Size, p.DurationS)
 	}
-	s := fmt.Sprintf("%d rooms × %d readers, %d msg/s, %d B, warm-up %gs, window %gs", p.Rooms, p.Readers, p.Rate, p.Size, p.WarmupS, p.DurationS)
+	window := fmt.Sprintf("window %gs", p.DurationS)
+	if r.Kind == kindStuck {
+		window = fmt.Sprintf("a cut awaited up to %gs", p.DurationS)
+	}
+	s := fmt.Sprintf("%s, %s, %d msg/s, %d B, warm-up %gs, %s",
+		plural(p.Rooms, "room"), plural(p.Readers, "reader"), p.Rate, p.Size, p.WarmupS, window)
 	if p.Frozen > 0 {
 		buf := "default receive buffer"
 		if p.RcvBuf > 0 {
 			buf = fmt.Sprintf("SO_RCVBUF %d", p.RcvBuf)
 		}
-		s += fmt.Sprintf(", %d frozen reader(s) with %s", p.Frozen, buf)
+		s += fmt.Sprintf(", %s with %s", plural(p.Frozen, "frozen reader"), buf)
 	}
 	return s
+}
+
+// plural is "1 room" or "100 rooms".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

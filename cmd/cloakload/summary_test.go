@@ -100,3 +100,23 @@ func TestSummaryOnlyVoid(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		r    result
+		want string
+	}{
+		{"rooms", result{Kind: kindStreams, Params: params{Rooms: 100, Readers: 1000, Rate: 2000, Size: 300, WarmupS: 5, DurationS: 20}},
+			"100 rooms, 1000 readers, 2000 msg/s, 300 B, warm-up 5s, window 20s"},
+		{"stuck", result{Kind: kindStuck, Params: params{Rooms: 1, Readers: 1, Frozen: 1, RcvBuf: 4096, Rate: 20, Size: 300, WarmupS: 5, DurationS: 30}},
+			"1 room, 1 reader, 20 msg/s, 300 B, warm-up 5s, a cut awaited up to 30s, 1 frozen reader with SO_RCVBUF 4096"},
+		{"idle", result{Kind: kindIdle, Params: params{Rooms: 10, Readers: 5000, SettleS: 5}}, "5000 idle streams over 10 rooms, settle 5s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := describe(&tt.r); got != tt.want {
+				t.Errorf("describe = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
