@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/cloakroom/cloakroom/client"
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 func main() {
@@ -44,6 +46,10 @@ type options struct {
 	roomIdle     time.Duration
 	logLevel     string
 	shutdownWait time.Duration
+
+	// Per-client limits; 0 turns each off.
+	limits         limits.Config
+	trustedProxies limits.Proxies
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -60,6 +66,17 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "how long to wait for requests to finish on shutdown")
+	// The README's Configuration table says why each default is what it is.
+	fs.IntVar(&o.limits.Streams, "client-streams", 100, "open event streams per client (IPv4 address or IPv6 /64); 0: no limit")
+	fs.IntVar(&o.limits.JoinsPerMinute, "client-joins", 30, "joins per client per minute; 0: no limit")
+	fs.Float64Var(&o.limits.MemberPosts.PerSecond, "member-post-rate", 1, "posts per second per member, over its burst; 0: no limit")
+	fs.IntVar(&o.limits.MemberPosts.Burst, "member-post-burst", 10, "posts a member may send at once; 0: no limit")
+	fs.Float64Var(&o.limits.ClientPosts.PerSecond, "client-post-rate", 5, "posts per second per client, all its members together, over its burst; 0: no limit")
+	fs.IntVar(&o.limits.ClientPosts.Burst, "client-post-burst", 20, "posts a client may send at once; 0: no limit")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For or X-Real-IP names the client", func(s string) (err error) {
+		o.trustedProxies, err = limits.ParseProxies(s)
+		return err
+	})
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -84,7 +101,16 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.maxOwnNames < 1 || o.maxStreams < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
 		return o, errors.New("limits and timeouts must be positive")
 	}
+	l := o.limits
+	if l.Streams < 0 || l.JoinsPerMinute < 0 || !validRate(l.MemberPosts) || !validRate(l.ClientPosts) {
+		return o, errors.New("per-client limits must be 0 (off) or positive")
+	}
 	return o, nil
+}
+
+// validRate: a finite rate and a burst, each 0 (off) or positive.
+func validRate(r limits.Rate) bool {
+	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
 }
 
 func envName(flagName string) string {
@@ -130,7 +156,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("make box: %w", err)
 	}
 
-	hcfg := handlers.Config{Logger: log}
+	lim := limits.New(o.limits)
+	hcfg := handlers.Config{Logger: log, Limits: lim, TrustedProxies: o.trustedProxies}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
@@ -157,6 +184,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	limitsSwept := make(chan struct{})
+	go func() {
+		defer close(limitsSwept)
+		lim.Run(ctx, time.Minute) // forgets the clients nobody has heard from
+	}()
+	defer func() {
+		cancel()
+		<-limitsSwept
+	}()
 	swept := make(chan error, 1)
 	go func() { swept <- hub.Run(ctx, time.Second) }()
 

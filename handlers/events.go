@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/fanout"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // resetNotice is the data of the reset event.
@@ -22,8 +23,9 @@ const resetNotice = "Your place in this room's history is gone (the server resta
 // are all hidden) keeps them present while connected. The resume point is
 // Last-Event-ID, else ?since=; with neither, only live events are sent. A bearer token keeps its own member present
 // instead (and a wrong token is refused, as for posting). The data is HTML,
-// JSON or text (see streamFormat).
-func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
+// JSON or text (see streamFormat). Each stream counts against its client's
+// open streams until it ends (a 429 past them).
+func streamEvents(hub *chat.Hub, streams *Streams, lim *limits.Limits) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		room, err := chat.RoomName(c.Param("room"))
 		if err != nil {
@@ -49,8 +51,13 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 			}
 			owner, binds = who.owner, []chat.Bind{{Member: who.id}}
 		}
+		release, err := openStream(c, lim)
+		if err != nil {
+			return err
+		}
 		detach, err := hub.Attach(owner, room, binds...)
 		if err != nil {
+			release()
 			return err
 		}
 
@@ -64,7 +71,10 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 			}
 			return func(add func([]byte) error) error { return sendBacklog(add, b, room, f) }, b.Last, nil
 		}
-		return streams.serve(c, streamKey(room, f), backlog, detach)
+		return streams.serve(c, streamKey(room, f), backlog, func() {
+			detach()
+			release()
+		})
 	}
 }
 

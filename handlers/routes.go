@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/fanout"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // Config holds the HTTP layer's settings. Zero fields take defaults.
@@ -25,6 +26,11 @@ type Config struct {
 	// Heartbeat is how often an idle stream is sent a comment, so proxies and
 	// clients can tell a quiet room from a dead connection.
 	Heartbeat time.Duration
+	// Limits are the per-client limits; nil limits nothing.
+	Limits *limits.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
+	// names the client a request counts as; nil trusts nobody.
+	TrustedProxies limits.Proxies
 }
 
 func (c Config) withDefaults() Config {
@@ -46,9 +52,9 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// Nothing here trusts X-Forwarded-For; a deployment behind a proxy that
-	// needs real client addresses must set this deliberately.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Only trusted proxies may say whom they forward for; nothing else is
+	// believed about a client's address.
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 
 	e.Use(middleware.Recover())
@@ -57,12 +63,12 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 
 	e.GET("/", showJoinPage)
-	e.POST("/join", postJoin(hub))
+	e.POST("/join", postJoin(hub, cfg.Limits))
 	e.GET("/rooms/:room", showRoomPage(hub))
 	e.GET("/rooms/:room/messages", showHistory(hub))
-	e.POST("/rooms/:room/messages", postMessage(hub))
+	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits))
 	e.POST("/rooms/:room/leave", postLeave(hub))
-	e.GET("/rooms/:room/events", streamEvents(hub, streams))
+	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
 	e.GET("/healthz", healthz)
 	e.GET("/static/*", staticFiles())
 	e.GET("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
