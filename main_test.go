@@ -20,6 +20,11 @@ import (
 // ends (its own shutdown wait is 5 s).
 const shutdownTimeout = 10 * time.Second
 
+// limitsOff turns every per-client limit off, for a test that posts, joins
+// or opens streams faster than one person would: every test's requests
+// come from 127.0.0.1, one client.
+var limitsOff = []string{"--client-streams", "0", "--client-joins", "0", "--member-post-rate", "0", "--client-post-rate", "0"}
+
 // startApp runs Cloakroom on a free port of 127.0.0.1, with any further
 // flags given, and returns its base URL, and a function that stops it and
 // returns what run returned. When the test ends, the program is stopped if it
