@@ -308,6 +308,9 @@ func TestClientPostLimits(t *testing.T) {
 			[]int{204, 204, 429, 204, 204, 429}},
 		{"per client", limits.Config{ClientPosts: slow}, []int{0, 1, 1, 0},
 			[]int{204, 204, 429, 429}},
+		{"both", limits.Config{MemberPosts: limits.Rate{PerSecond: 0.01, Burst: 3}, ClientPosts: limits.Rate{PerSecond: 0.01, Burst: 5}},
+			[]int{0, 0, 0, 0, 1, 1, 1},
+			[]int{204, 204, 204, 429, 204, 204, 429}},
 		{"off", limits.Config{}, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 			[]int{204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 204}},
 	}

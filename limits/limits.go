@@ -112,7 +112,7 @@ func (l *Limits) OpenStream(client netip.Prefix) (release func(), ok bool) {
 	if l == nil || l.cfg.Streams <= 0 {
 		return func() {}, true
 	}
-	l.clients.with(client, func(e *entry[netip.Prefix], _ time.Time) {
+	l.clients.with(client, time.Now(), func(e *entry[netip.Prefix]) {
 		if e.streams < l.cfg.Streams {
 			e.streams++
 			ok = true
@@ -126,7 +126,7 @@ func (l *Limits) OpenStream(client netip.Prefix) (release func(), ok bool) {
 		if released.Swap(true) {
 			return
 		}
-		l.clients.with(client, func(e *entry[netip.Prefix], _ time.Time) {
+		l.clients.with(client, time.Now(), func(e *entry[netip.Prefix]) {
 			if e.streams > 0 {
 				e.streams--
 			}
@@ -157,9 +157,9 @@ func (l *Limits) Join(client netip.Prefix) time.Duration {
 		return 0
 	}
 	var r *rate.Reservation
-	var now time.Time
-	l.clients.with(client, func(e *entry[netip.Prefix], t time.Time) {
-		r, now = e.joins.ReserveN(t, 1), t
+	now := time.Now()
+	l.clients.with(client, now, func(e *entry[netip.Prefix]) {
+		r = e.joins.ReserveN(now, 1)
 	})
 	return settle(now, r)
 }
@@ -178,19 +178,18 @@ func (l *Limits) Post(client netip.Prefix, member uint64) time.Duration {
 	if l == nil {
 		return 0
 	}
+	// One time for both buckets: a wait is measured from when the
+	// reservation was made.
+	now := time.Now()
 	var byClient, byMember *rate.Reservation
-	var now time.Time
 	if l.cfg.ClientPosts.on() {
-		l.clients.with(client, func(e *entry[netip.Prefix], t time.Time) {
-			byClient, now = e.posts.ReserveN(t, 1), t
+		l.clients.with(client, now, func(e *entry[netip.Prefix]) {
+			byClient = e.posts.ReserveN(now, 1)
 		})
 	}
 	if member != 0 && l.cfg.MemberPosts.on() {
-		l.members.with(member, func(e *entry[uint64], t time.Time) {
-			byMember = e.posts.ReserveN(t, 1)
-			if now.IsZero() {
-				now = t
-			}
+		l.members.with(member, now, func(e *entry[uint64]) {
+			byMember = e.posts.ReserveN(now, 1)
 		})
 	}
 	return settle(now, byClient, byMember)

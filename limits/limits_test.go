@@ -229,3 +229,17 @@ func TestEntryMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(l)
 }
+
+// On the real clock, where every call's time differs, a post within both
+// buckets waits for nothing (each wait is measured from its own time).
+func TestPostsRealClock(t *testing.T) {
+	l := New(Config{MemberPosts: Rate{PerSecond: 0.001, Burst: 50}, ClientPosts: Rate{PerSecond: 0.001, Burst: 50}})
+	for i := range 50 {
+		if wait := l.Post(alice, 1); wait != 0 {
+			t.Fatalf("post %d: wait %v, want none", i, wait)
+		}
+	}
+	if wait := l.Post(alice, 1); wait < 900*time.Second {
+		t.Fatalf("post 51: wait %v, want about 1000 s", wait)
+	}
+}

@@ -37,12 +37,13 @@ func newTable[K comparable](max int, keep time.Duration, fresh func(K) *entry[K]
 	return t
 }
 
-// with calls fn with k's entry (a fresh one if none is remembered) and the
-// time, under the table's lock, then files the entry by what fn left.
-func (t *table[K]) with(k K, fn func(e *entry[K], now time.Time)) {
+// with calls fn with k's entry (a fresh one if none is remembered) under
+// the table's lock, then files the entry by what fn left, as used at now.
+// Callers' clocks may cross on the way to the lock, which leaves the idle
+// ring out of time order by as much; that only delays a forgetting.
+func (t *table[K]) with(k K, now time.Time, fn func(e *entry[K])) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := time.Now() // under the lock, so the idle ring stays in time order
 	t.expire(now)
 	e := t.entries[k]
 	switch {
@@ -55,8 +56,10 @@ func (t *table[K]) with(k K, fn func(e *entry[K], now time.Time)) {
 	case e.next != nil:
 		t.unlink(e)
 	}
-	fn(e, now)
-	e.used = now
+	fn(e)
+	if now.After(e.used) {
+		e.used = now
+	}
 	switch {
 	case e.streams > 0:
 		// Held by its streams; filed again when the last one ends.
