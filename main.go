@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ type options struct {
 	roomIdle     time.Duration
 	logLevel     string
 	shutdownWait time.Duration
+	drain        time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -59,7 +61,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "how long to wait for requests to finish on shutdown")
+	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "on SIGTERM or SIGINT, the longest the server takes to answer what is in flight and exit (the drain included)")
+	fs.DurationVar(&o.drain, "shutdown-drain", time.Second, "on SIGTERM or SIGINT, how long the server first goes on answering, every new request with 503 (health checks see it going), before it stops accepting")
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -83,6 +86,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.maxOwnNames < 1 || o.maxStreams < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
 		return o, errors.New("limits and timeouts must be positive")
+	}
+	if o.drain < 0 || o.drain >= o.shutdownWait {
+		return o, errors.New("--shutdown-drain must be at least 0 and shorter than --shutdown-timeout")
 	}
 	return o, nil
 }
@@ -130,7 +136,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("make box: %w", err)
 	}
 
-	hcfg := handlers.Config{Logger: log}
+	var draining atomic.Bool
+	hcfg := handlers.Config{Logger: log, Draining: &draining}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
@@ -178,12 +185,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cancel()
 
-	log.Info("shutting down")
+	// Shutting down answers everyone. During the drain the server still
+	// accepts and reads every connection, and answers each new request
+	// with 503 and Connection: close (a balancer's health check sees it
+	// going), so a client that sends on a connection it kept gets an answer
+	// and closes it. Only then are keep-alives turned off and the idle
+	// connections closed (SetKeepAlivesEnabled(false) closes them at once,
+	// which would race a client sending on one; after the drain only
+	// clients silent all through it still hold one), the server stops
+	// accepting, waits for what is in flight, and ends the streams.
+	log.Info("shutting down", "drain", o.drain.String())
 	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer scancel()
+	draining.Store(true)
+	select {
+	case <-time.After(o.drain):
+	case <-sctx.Done():
+	}
+	srv.SetKeepAlivesEnabled(false)
 	if serr := srv.Shutdown(sctx); serr != nil {
 		srv.Close()
 		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
 	}
+	streams.Wait(sctx)
 	return err
 }

@@ -78,6 +78,20 @@ const membersEvent = "members"
 // streams took over.
 func (s *Streams) Close() { s.fan.Close() }
 
+// Wait waits, until ctx ends, for the streams that Close ended to finish
+// writing what they had begun and close their connections.
+func (s *Streams) Wait(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.fan.Readers() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // backlogChunk is how many bytes of a backlog go out in one write.
 const backlogChunk = 32 << 10
 
