@@ -502,3 +502,38 @@ func waitWriting(t *testing.T, r *Reader) {
 		return !r.writing.IsZero()
 	})
 }
+
+// A Placed frame (a room's new life) goes only to readers with a place to
+// lose: one sent an event, or resumed from an id.
+func TestPlacedFramesSkipReadersWithoutAPlace(t *testing.T) {
+	h := New(Config{Coalesce: -1})
+	fresh, resumed, placed := newConn(true), newConn(true), newConn(true)
+	var rds []*Reader
+	var waits []func() error
+	for i, c := range []*conn{fresh, resumed, placed} {
+		r, _ := h.Subscribe("room", c)
+		rds = append(rds, r)
+		waits = append(waits, serve(r, []uint64{0, 3, 0}[i]))
+	}
+	h.Publish("room", NewFrame(1, "", []byte("before"))) // placed's first event; fresh's too
+	waitFor(t, func() bool { return len(placed.ids()) == 1 && len(fresh.ids()) == 1 })
+	// fresh now has a place as well; a reader that joins now has none.
+	late := newConn(true)
+	rl, _ := h.Subscribe("room", late)
+	wl := serve(rl, 0)
+	reset := NewFrame(100, "reset", []byte("new life"))
+	reset.Placed = true
+	h.Publish("room", reset)
+	h.Publish("room", NewFrame(101, "", []byte("first of the new life")))
+	want := map[*conn][]uint64{fresh: {1, 100, 101}, resumed: {100, 101}, placed: {1, 100, 101}, late: {101}}
+	for c, ids := range want {
+		waitFor(t, func() bool { return len(c.ids()) == len(ids) })
+		if diff := cmp.Diff(ids, c.ids()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	}
+	for i, r := range append(rds, rl) {
+		r.Close()
+		_ = append(waits, wl)[i]()
+	}
+}

@@ -119,9 +119,10 @@ func (r *Reader) Send(bufs [][]byte, since time.Time) error {
 
 // Serve sends the reader its live frames until ctx ends or the reader is
 // cut off, and a Heartbeat after every quiet spell. last is the id of the
-// newest event the reader was already sent (from a backlog): frames up to
-// it are skipped, and a named frame older than it too. The error says why
-// it stopped.
+// newest event the reader was already sent (from a backlog), or the id it
+// resumed from: frames up to it are skipped, and a named frame older than
+// it too; 0 means it has no place yet, and Placed frames are skipped until
+// it has. The error says why it stopped.
 func (r *Reader) Serve(ctx context.Context, last uint64) error {
 	beat := time.NewTimer(r.hub.cfg.Heartbeat)
 	defer beat.Stop()
@@ -145,6 +146,8 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 			for _, f := range frames {
 				switch {
 				case f.ID == 0: // a comment
+				case f.Placed && last == 0:
+					continue
 				case f.Named:
 					if f.ID < last {
 						continue

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -66,6 +67,12 @@ func streamEvents(hub *chat.Hub, streams *Streams, lim *limits.Limits) echo.Hand
 				return func(func([]byte) error) error { return nil }, 0, nil
 			}
 			b, err := hub.Backlog(room, since)
+			if errors.Is(err, chat.ErrNoRoom) {
+				// The stream waits for the room. A reader resuming from an
+				// id (of the room's earlier life) is sent the reset that
+				// begins the room's next life; since=0 had no place.
+				return func(func([]byte) error) error { return nil }, since, nil
+			}
 			if err != nil {
 				return nil, 0, err
 			}
@@ -131,7 +138,7 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 func sendBacklog(send func([]byte) error, b chat.Backlog, room string, f format) error {
 	var buf bytes.Buffer
 	if b.Reset {
-		fanout.AppendEvent(&buf, b.From, "reset", f.reset(b.From))
+		fanout.AppendEvent(&buf, b.From, resetEvent, f.reset(b.From))
 	}
 	for ev, err := range b.Events() {
 		if err != nil {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,6 +24,9 @@ type Config struct {
 	// Coalesce is the shortest time between two writes to each reader of
 	// a busy room; see fanout.Config.
 	Coalesce time.Duration
+	// Draining, when set and true, has every new request answered with 503
+	// and Connection: close: the server is shutting down (see main.go).
+	Draining *atomic.Bool
 	// Heartbeat is how often an idle stream is sent a comment, so proxies and
 	// clients can tell a quiet room from a dead connection.
 	Heartbeat time.Duration
@@ -59,6 +63,9 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 
 	e.Use(middleware.Recover())
 	e.Use(requestLogger(cfg.Logger))
+	if cfg.Draining != nil {
+		e.Use(refuseWhileDraining(cfg.Draining))
+	}
 	e.Use(securityHeaders)
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 

@@ -48,14 +48,25 @@ func (s *Streams) Publish(d chat.Delivery) {
 		}
 		var name string
 		var data []byte
-		if d.Event.Kind == chat.KindMembers {
+		switch d.Event.Kind {
+		case chat.KindMembers:
 			name, data = membersEvent, f.members(d.Room, d.Event.ID, d.Members, d.Seq)
-		} else {
+		case chat.KindReset:
+			name, data = resetEvent, f.reset(d.Event.ID)
+		default:
 			data = f.event(d.Room, d.Event, d.Event.Affects(), d.Members, d.Seq)
 		}
-		s.fan.Publish(key, fanout.NewFrame(d.Event.ID, name, data))
+		frame := fanout.NewFrame(d.Event.ID, name, data)
+		// A room's new life concerns only readers who had a place in an
+		// earlier one; the others just see its events from the start.
+		frame.Placed = d.Event.Kind == chat.KindReset
+		s.fan.Publish(key, frame)
 	}
 }
+
+// resetEvent names the event that tells a reader its place in the room's
+// history is gone; its id is the point the reader is now at.
+const resetEvent = "reset"
 
 // membersEvent names the event that carries a room's member list after a
 // change of presence. Its id is the room's newest event's: it is not a
@@ -66,6 +77,20 @@ const membersEvent = "members"
 // http.Server.Shutdown neither waits for nor closes the connections the
 // streams took over.
 func (s *Streams) Close() { s.fan.Close() }
+
+// Wait waits, until ctx ends, for the streams that Close ended to finish
+// writing what they had begun and close their connections.
+func (s *Streams) Wait(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.fan.Readers() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 // backlogChunk is how many bytes of a backlog go out in one write.
 const backlogChunk = 32 << 10

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -242,4 +243,26 @@ func TestPostsRealClock(t *testing.T) {
 	if wait := l.Post(alice, 1); wait < 900*time.Second {
 		t.Fatalf("post 51: wait %v, want about 1000 s", wait)
 	}
+}
+
+// Run sweeps until its context ends, and then returns (goleak, in
+// TestMain, sees to it that nothing is left running).
+func TestRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{JoinsPerMinute: 1})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			l.Run(ctx, time.Minute)
+			close(done)
+		}()
+		l.Join(alice)
+		time.Sleep(2 * time.Minute) // two sweeps, with nobody calling
+		synctest.Wait()
+		if c, _ := l.Remembered(); c != 0 {
+			t.Errorf("%d clients remembered after Run's sweeps, want 0", c)
+		}
+		cancel()
+		<-done
+	})
 }
