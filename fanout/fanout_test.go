@@ -477,3 +477,26 @@ func waitWriting(t *testing.T, r *Reader) {
 		return !r.writing.IsZero()
 	})
 }
+
+// Close does not abort connections, but a reader stuck in a write when it
+// comes is still cut off by the watchdog: its write is aborted, so its
+// goroutine ends and it can leave.
+func TestCloseStillCutsAStuckWrite(t *testing.T) {
+	h := New(Config{Coalesce: -1, MaxLag: time.Second, Check: 10 * time.Millisecond})
+	c := newConn(false)
+	r, _ := h.Subscribe("room", c)
+	wait := serve(r, 0)
+	h.Publish("room", frames(1, 1)[0])
+	waitWriting(t, r)
+	h.Close()
+	select {
+	case <-c.aborted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write stuck at Close was never aborted")
+	}
+	if err := wait(); err == nil {
+		t.Error("Serve returned nil")
+	}
+	r.Close()
+	waitFor(t, func() bool { return h.Readers() == 0 })
+}

@@ -31,6 +31,7 @@ type Reader struct {
 	done  chan struct{} // closed by Cut
 	once  sync.Once
 	cause error
+	abort sync.Once // aborts conn at most once, and never after Close
 
 	next uint64 // sequence number of the next frame to take; guarded by topic.mu
 
@@ -69,12 +70,14 @@ func (r *Reader) Err() error {
 	}
 }
 
-// Cut ends the reader with cause and aborts its connection. Only the first
-// call of Cut, Close or the Hub's Close counts. Safe from any goroutine.
+// Cut ends the reader with cause and aborts its connection. The first call
+// of Cut, Close or the Hub's Close sets the cause; Cut aborts the connection
+// even after the Hub's Close (which ends readers without aborting, so the
+// watchdog can still cut one stuck in a write), never after Close. Safe from
+// any goroutine.
 func (r *Reader) Cut(cause error) {
-	if r.end(cause) {
-		r.conn.Abort()
-	}
+	r.end(cause)
+	r.abort.Do(r.conn.Abort)
 }
 
 // end ends the reader with cause, reporting whether this call did.
@@ -92,6 +95,7 @@ func (r *Reader) end(cause error) bool {
 // it does not touch the connection.
 func (r *Reader) Close() {
 	r.end(ErrGone)
+	r.abort.Do(func() {}) // the connection is its owner's again
 	r.hub.leave(r)
 }
 
