@@ -25,7 +25,8 @@ import (
 // while damage is set, so a backlog fails in the middle of being written.
 type faultyLog struct {
 	chat.Log
-	damage atomic.Bool
+	damage  atomic.Bool
+	damaged atomic.Int64 // reads that returned a damaged record
 }
 
 func (l *faultyLog) Read(room string, after uint64, limit int) ([]chat.Record, error) {
@@ -33,6 +34,7 @@ func (l *faultyLog) Read(room string, after uint64, limit int) ([]chat.Record, e
 	if err != nil || !l.damage.Load() || len(recs) == 0 {
 		return recs, err
 	}
+	l.damaged.Add(1)
 	recs = slices.Clone(recs)
 	last := &recs[len(recs)-1]
 	last.Sealed = slices.Clone(last.Sealed)
@@ -263,6 +265,7 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 	for k, e := range streamEnds {
 		t.Logf("%4d %s, %v", ended[k].Load(), e.name, time.Duration(took[k].Load()))
 	}
+	t.Logf("%d reads of a damaged record", flog.damaged.Load())
 	srv.streams.Close()
 	for _, c := range open {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
