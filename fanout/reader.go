@@ -37,6 +37,7 @@ type Reader struct {
 
 	// What the watchdog measures, guarded by mu.
 	mu      sync.Mutex
+	serving time.Time // when Serve began; zero while the owner sends a backlog
 	writing time.Time // At of the oldest frame in a write under way, or zero
 	sent    int64     // bytes written so far
 	marks   []mark    // writes the peer may not have acknowledged, oldest first
@@ -124,9 +125,15 @@ func (r *Reader) Send(bufs [][]byte, since time.Time) error {
 // Serve sends the reader its live frames until ctx ends or the reader is
 // cut off, and a Heartbeat after every quiet spell. last is the id of the
 // newest event the reader was already sent (from a backlog): frames up to
-// it are skipped, and a named frame older than it too. The error says why
-// it stopped.
+// it are skipped, and a named frame older than it too. Frames published
+// before Serve began count as lag from then, not from their publication:
+// the reader was busy with its backlog, whose Sends measured it. The error
+// says why it stopped.
 func (r *Reader) Serve(ctx context.Context, last uint64) error {
+	serving := time.Now()
+	r.mu.Lock()
+	r.serving = serving
+	r.mu.Unlock()
 	beat := time.NewTimer(r.hub.cfg.Heartbeat)
 	defer beat.Stop()
 	for {
@@ -161,7 +168,7 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 				bufs = append(bufs, f.Data)
 			}
 			if len(bufs) > 0 {
-				err = r.Send(bufs, frames[0].At)
+				err = r.Send(bufs, latest(frames[0].At, serving))
 			}
 			r.release(frames, bufs)
 			if err != nil {
@@ -196,7 +203,7 @@ func (r *Reader) take() ([]*Frame, error) {
 	r.next = t.head
 	if len(frames) > 0 {
 		r.mu.Lock()
-		r.writing = frames[0].At
+		r.writing = latest(frames[0].At, r.serving)
 		r.mu.Unlock()
 	}
 	return frames, nil
@@ -218,15 +225,23 @@ func (r *Reader) release(frames []*Frame, bufs [][]byte) {
 // handed over: ring is that of the oldest frame it has not taken (zero if
 // none); a write under way and written bytes the peer has not acknowledged
 // count too. Zero when it is all caught up.
+//
+// The ring's frames count from when Serve began at the earliest: before,
+// the reader is sending its backlog, whose own writes measure whether it
+// keeps up, and is not yet behind on what was published meanwhile (the
+// ring's bounds still cut it off if the backlog takes too long).
 func (r *Reader) oldestUnsent(ring time.Time) time.Time {
-	oldest := ring
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var oldest time.Time
 	older := func(t time.Time) {
 		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 			oldest = t
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if !ring.IsZero() && !r.serving.IsZero() {
+		older(latest(ring, r.serving))
+	}
 	older(r.writing)
 	if len(r.marks) == 0 {
 		return oldest
@@ -246,4 +261,12 @@ func (r *Reader) oldestUnsent(ring time.Time) time.Time {
 		older(r.marks[0].at)
 	}
 	return oldest
+}
+
+// latest returns the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
