@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -72,6 +73,46 @@ func FuzzNickname(f *testing.F) {
 		d2, k2, err := Nickname(display)
 		if err != nil || k2 != key {
 			t.Fatalf("Nickname(%q) = %q, %q; again: %q, %q, %v", s, display, key, d2, k2, err)
+		}
+	})
+}
+
+// FuzzLookAlikes: an accepted name has one to three distinct, non-empty
+// look-alike keys, in order; its display form (what is stored and offered
+// back to a returning browser) has the same keys; and it collides with its
+// own case-folded key whenever that is a name too, so case alone never tells
+// two names apart.
+func FuzzLookAlikes(f *testing.F) {
+	for _, tt := range lookAlikePairs {
+		f.Add(tt.first)
+		f.Add(tt.second)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		display, key, err := Nickname(s)
+		if err != nil {
+			return
+		}
+		looks := lookAlikes(display, key)
+		if len(looks) < 1 || len(looks) > 3 || !slices.IsSorted(looks) || len(slices.Compact(slices.Clone(looks))) != len(looks) ||
+			slices.Contains(looks, "") {
+			t.Fatalf("lookAlikes(%q, %q) = %q", display, key, looks)
+		}
+		for _, k := range looks {
+			if !utf8.ValidString(k) {
+				t.Fatalf("lookAlikes(%q, %q) = %q, not UTF-8", display, key, looks)
+			}
+		}
+		d2, k2, err := Nickname(display)
+		if err != nil {
+			t.Fatalf("Nickname(%q) = %v, though it is %q's display form", display, err, s)
+		}
+		if again := lookAlikes(d2, k2); !slices.Equal(again, looks) {
+			t.Fatalf("lookAlikes of %q = %q, of its display form %q = %q", s, looks, display, again)
+		}
+		if d3, k3, err := Nickname(key); err == nil {
+			if folded := lookAlikes(d3, k3); !slices.ContainsFunc(folded, func(k string) bool { return slices.Contains(looks, k) }) {
+				t.Fatalf("%q (keys %q) and its key %q (keys %q) do not collide", display, looks, key, folded)
+			}
 		}
 	})
 }

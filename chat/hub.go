@@ -133,10 +133,13 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 	if err != nil {
 		return Member{}, err
 	}
+	looks := lookAlikes(display, key)
 	var added Member
 	err = h.withRoom(roomName, true, func(r *room, now time.Time) error {
-		if _, taken := r.names[key]; taken {
-			return ErrNameTaken
+		for _, k := range looks {
+			if _, taken := r.names[k]; taken {
+				return ErrNameTaken
+			}
 		}
 		if len(r.members) >= h.cfg.MaxMembers {
 			return ErrRoomFull
@@ -151,17 +154,21 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 			return ErrTooManyNames
 		}
 		m := &member{
-			id: h.members.Add(1), owner: owner, name: display, key: key,
+			id: h.members.Add(1), owner: owner, name: display, key: key, looks: looks,
 			// A new member is about to open the room page; count them online
 			// until the grace period passes without a stream.
 			shown: Online, awaySince: now,
 		}
 		r.members[m.id] = m
-		r.names[key] = m.id
+		for _, k := range looks {
+			r.names[k] = m.id
+		}
 		r.touched = now
 		if _, err := r.append(h, Event{Kind: KindJoin, Time: now, Member: m.id, Name: display}); err != nil {
 			delete(r.members, m.id)
-			delete(r.names, key)
+			for _, k := range looks {
+				delete(r.names, k)
+			}
 			return err
 		}
 		added = Member{ID: m.id, Name: display, State: Online}

@@ -6,6 +6,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 	"golang.org/x/text/secure/precis"
 )
 
@@ -31,14 +34,16 @@ func RoomName(s string) (string, error) {
 	return s, nil
 }
 
-// Nickname checks a member's name and returns the form to display and the key
-// two names are compared by. Names follow RFC 8266 (PRECIS Nickname): spaces
+// Nickname checks a member's name and returns the form to display and its
+// RFC 8266 comparison key. Names follow RFC 8266 (PRECIS Nickname): spaces
 // are collapsed and trimmed, the display form is NFKC-normalised (so full-width
 // letters become ASCII), and the key is also case-folded, so "Alice" and
 // "ａｌｉｃｅ" have the same key. Format characters (zero-width joiners, bidi
 // overrides and isolates) and characters drawn as blanks are refused
 // outright, and so are names whose letters mix scripts ("аlice" with a
-// Cyrillic а), since they let one name imitate another on screen.
+// Cyrillic а), since they let one name imitate another on screen. A room
+// tells names apart by their look-alike keys (lookAlikes), which build on
+// these two forms.
 func Nickname(s string) (display, key string, err error) {
 	if !utf8.ValidString(s) {
 		return "", "", ErrInvalidName
@@ -65,6 +70,33 @@ func Nickname(s string) (display, key string, err error) {
 	return display, key, nil
 }
 
+// lookAlikes returns the keys that tell whether a name can pass for another
+// on screen: two names are look-alikes when any key of one equals any key of
+// the other. display and key are what Nickname returned for the name. Each
+// key is a skeleton in the sense of Unicode's UTS #39 §4 (confusables.txt of
+// Unicode 13.0, by way of github.com/mtibben/confusables): "AIice" (capital
+// i), "Alıce" (dotless i) and "аре" (all Cyrillic) have the skeletons of
+// "Alice", "Alice" and "ape".
+//
+// One skeleton is not enough because the table is not case-blind: it maps
+// capital I to l but leaves small i alone, and maps 0 to capital O. So the
+// keys are the skeleton of the name as shown (AIice → Alice), of its
+// case-folded key (ALICE → alice, matching Alice's), and of the skeleton
+// case-folded in turn (AIice → alice, b0b → bob), which makes any case
+// variant of a look-alike a look-alike too. The result holds 1 to 3 distinct,
+// non-empty strings.
+func lookAlikes(display, key string) []string {
+	shown := confusables.Skeleton(display)
+	keys := []string{
+		shown,
+		confusables.Skeleton(key),
+		// A Caser keeps state between calls, so each call makes its own.
+		confusables.Skeleton(cases.Lower(language.Und, cases.HandleFinalSigma(false)).String(shown)),
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
 // blankGlyph reports characters that are drawn as nothing or as a space but
 // are not white space, so PRECIS lets them through: Braille's blank pattern
 // and the Hangul fillers.
@@ -80,7 +112,8 @@ func blankGlyph(r rune) bool {
 // from one of the mixes that Chinese, Japanese and Korean writing use (with
 // Latin), as Unicode's "highly restrictive" level (UTS #39) allows. It stops
 // names that borrow a look-alike letter from another script; a name written
-// wholly in look-alikes of another script still passes.
+// wholly in look-alikes of another script passes here, and is caught by its
+// look-alike keys instead.
 func singleScript(s string) bool {
 	var seen []string
 	for _, r := range s {

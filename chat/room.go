@@ -21,7 +21,8 @@ type member struct {
 	id    uint64
 	owner string // the opaque identity of the browser that joined
 	name  string
-	key   string // the name's comparison key
+	key   string   // the name's comparison key
+	looks []string // its look-alike keys (lookAlikes), each in room.names
 
 	streams   int       // open streams that keep it present
 	visible   int       // those of them from a visible tab
@@ -37,7 +38,7 @@ type room struct {
 	closed  bool   // dropped from the hub; callers holding it must look again
 	newest  uint64 // id of the newest event, or one less than the room's first
 	members map[uint64]*member
-	names   map[string]uint64 // name key → member id
+	names   map[string]uint64 // look-alike key → member id, several per member
 	readers int               // open streams, members' or anyone's
 	touched time.Time         // last join, leave, post, attach or detach
 
@@ -145,7 +146,9 @@ func (r *room) find(owner string, id uint64) *member {
 // remove takes a member out of the room and announces it.
 func (r *room) remove(h *Hub, m *member, now time.Time) error {
 	delete(r.members, m.id)
-	delete(r.names, m.key)
+	for _, k := range m.looks {
+		delete(r.names, k)
+	}
 	r.touched = now
 	// A bearer's secret dies with its member; a bot joins again with a new
 	// secret, so there is no name to offer it back.

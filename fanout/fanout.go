@@ -31,12 +31,14 @@ type Config struct {
 	// Check is how often the watchdog measures every reader's lag.
 	// Default 250 ms; a reader is cut within MaxLag+Check of falling behind.
 	Check time.Duration
-	// Coalesce is the shortest time between two wake-ups of a topic's
-	// readers: a frame published sooner after the last wake-up waits for
-	// the next, so a busy topic costs each reader one write per Coalesce,
-	// not one per frame. A frame after a quiet spell goes out at once.
-	// Default 40 ms (at 100 frames/s, four frames per write); negative
-	// turns it off.
+	// Coalesce bounds how long a frame may wait to be written so that
+	// several go out in one write. A topic's readers are woken at most once
+	// per window, and the window grows with the readers: Coalesce×n/1000 for
+	// n readers, Coalesce from 1000 on. So a topic costs at most about
+	// 1000/Coalesce writes per second in all (25,000 at the default), a
+	// room with few readers is written at once, and a frame after a quiet
+	// spell always goes out at once. Default 40 ms (four frames per write at
+	// 100 frames/s and 1000 readers); negative turns it off.
 	Coalesce time.Duration
 	// RingFrames and RingBytes bound the frames a topic keeps for readers
 	// that have not taken them. Defaults 4096 frames, 8 MiB; the newest
@@ -272,8 +274,8 @@ func (t *topic) publish(f *Frame) {
 	if t.pending {
 		return // the scheduled wake-up will take this frame too
 	}
-	wait := cfg.Coalesce - f.At.Sub(t.lastWake)
-	if cfg.Coalesce < 0 || wait <= 0 {
+	wait := t.window() - f.At.Sub(t.lastWake)
+	if wait <= 0 {
 		t.wakeLocked(f.At)
 		return
 	}
@@ -301,6 +303,20 @@ func (t *topic) trim() {
 		t.frames = nil // and the array behind it
 	}
 }
+
+// window is the shortest time between two wake-ups of the topic's readers
+// (see Config.Coalesce). t.mu is held.
+func (t *topic) window() time.Duration {
+	c := t.hub.cfg.Coalesce
+	if c <= 0 {
+		return 0
+	}
+	return c * time.Duration(min(len(t.readers), coalesceReaders)) / coalesceReaders
+}
+
+// coalesceReaders is the number of readers from which a topic's wake-ups
+// are a whole Coalesce apart.
+const coalesceReaders = 1000
 
 func (t *topic) scheduledWake() {
 	t.mu.Lock()

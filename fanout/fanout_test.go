@@ -351,7 +351,32 @@ func TestRingOverflowCutsTheReader(t *testing.T) {
 	r.Close()
 }
 
-// A busy topic's readers are woken once per Coalesce: frames published
+// The window between wake-ups grows with the readers, up to Coalesce at
+// 1000: a topic costs at most about 1000/Coalesce writes per second.
+func TestCoalesceWindowGrowsWithReaders(t *testing.T) {
+	for _, tc := range []struct {
+		coalesce time.Duration
+		readers  int
+		want     time.Duration
+	}{
+		{40 * time.Millisecond, 1, 40 * time.Microsecond},
+		{40 * time.Millisecond, 200, 8 * time.Millisecond},
+		{40 * time.Millisecond, 1000, 40 * time.Millisecond},
+		{40 * time.Millisecond, 5000, 40 * time.Millisecond},
+		{-1, 5000, 0},
+	} {
+		h := New(Config{Coalesce: tc.coalesce})
+		tp := &topic{hub: h, readers: make(map[*Reader]struct{})}
+		for range tc.readers {
+			tp.readers[&Reader{}] = struct{}{}
+		}
+		if got := tp.window(); got != tc.want {
+			t.Errorf("Coalesce %v, %d readers: window %v, want %v", tc.coalesce, tc.readers, got, tc.want)
+		}
+	}
+}
+
+// A busy topic's readers are woken once per window: frames published
 // within it go out together.
 func TestCoalescedWakeUps(t *testing.T) {
 	h := New(Config{Coalesce: time.Hour})
