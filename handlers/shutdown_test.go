@@ -2,13 +2,17 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/fanout"
 )
 
 // fillRoom posts n messages of the largest size to a room as a new member.
@@ -69,4 +73,39 @@ func TestCloseEndsABacklogCleanly(t *testing.T) {
 		t.Errorf("%d events sent after the server closed, want the backlog cut short", n)
 	}
 	waitFor(t, 5*time.Second, "the stream to end", func() bool { return srv.hub.Readers("lobby") == 0 })
+}
+
+// syncLog is a log destination read while the server writes to it.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A stream cut off in its backlog is logged as cut off, not as the write
+// error the cut caused.
+func TestStreamCutInItsBacklogIsLoggedSo(t *testing.T) {
+	var out syncLog
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := newTestServer(t, chat.Config{}, Config{Logger: log, MaxLag: 300 * time.Millisecond})
+	fillRoom(t, srv, "lobby", 100)
+	stuck := dialStream(t, srv, "/rooms/lobby/events?since=0", 4096)
+	if _, err := io.ReadFull(stuck, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the stuck stream to end", func() bool { return strings.Contains(out.String(), "stream ended") })
+	if want := fmt.Sprintf("cause=%q", fanout.ErrBehind.Error()); !strings.Contains(out.String(), want) {
+		t.Errorf("log:\n%s\nwant a stream ended with %s", out.String(), want)
+	}
 }

@@ -140,12 +140,22 @@ func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add 
 		return err
 	}
 	if err := write(add); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	// Also puts the response head on the wire when there was no backlog.
 	if err := rd.Send([][]byte{pending}, time.Now()); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	pending = nil
 	return rd.Serve(ctx, last)
+}
+
+// endedBy is why a stream whose write failed with err ended: the reader's
+// cause if it had ended (cut off: the failed write is the abort's doing),
+// else err.
+func endedBy(rd *fanout.Reader, err error) error {
+	if cause := rd.Err(); cause != nil {
+		return cause
+	}
+	return err
 }
