@@ -275,7 +275,13 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 		c.Close()
 	}
 
-	waitFor(t, 10*time.Second, "every reader to leave", func() bool { return srv.streams.fan.Readers() == 0 })
+	waitFor(t, 10*time.Second, "every reader to leave", func() bool {
+		n := srv.streams.fan.Readers()
+		for _, room := range append(rooms, "big") {
+			n += srv.hub.Readers(room)
+		}
+		return n == 0
+	})
 	// The stream limit is whole: as many streams may attach as at the start.
 	var detach []func()
 	for range maxStreams {
