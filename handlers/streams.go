@@ -123,20 +123,21 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add func([]byte) error) error, last uint64) error {
 	// A backlog's lag runs from when each chunk is made: a reader on a slow
 	// link may take long over a long backlog, as long as it keeps reading.
-	// A backlog stops between chunks once the reader has ended (the server
-	// closing, or the client gone): a long one to a slow reader could
-	// otherwise outlast the shutdown by minutes. Each chunk is whole events.
+	// A backlog stops after the chunk under way once the reader has ended
+	// (the server closing, or the client gone): a long one to a slow reader
+	// could otherwise outlast the shutdown by minutes. Each chunk is whole
+	// events, and the first carries the response head.
 	var pending []byte
 	add := func(b []byte) error {
 		pending = append(pending, b...)
 		if len(pending) < backlogChunk {
 			return nil
 		}
-		if err := rd.Err(); err != nil {
-			return err
-		}
 		err := rd.Send([][]byte{pending}, time.Now())
 		pending = pending[:0]
+		if err == nil {
+			err = rd.Err()
+		}
 		return err
 	}
 	if err := write(add); err != nil {
