@@ -21,15 +21,21 @@ import (
 	"github.com/cloakroom/cloakroom/chat"
 )
 
-// faultyLog is a chat.Log whose reads return the newest record damaged
-// while damage is set, so a backlog fails in the middle of being written.
+// faultyLog is a chat.Log whose reads, while damage is set, fail or
+// return the newest record damaged, so a backlog fails before the stream
+// starts or in the middle of being written.
 type faultyLog struct {
 	chat.Log
 	damage  atomic.Bool
+	failed  atomic.Int64 // reads that failed
 	damaged atomic.Int64 // reads that returned a damaged record
 }
 
 func (l *faultyLog) Read(room string, after uint64, limit int) ([]chat.Record, error) {
+	if l.damage.Load() && rand.IntN(2) == 0 {
+		l.failed.Add(1)
+		return nil, errors.New("the log is out of reach")
+	}
 	recs, err := l.Log.Read(room, after, limit)
 	if err != nil || !l.damage.Load() || len(recs) == 0 {
 		return recs, err
@@ -49,28 +55,30 @@ var streamEnds = []struct {
 	run  func(t *testing.T, addr, room string, rng *rand.Rand)
 }{
 	{"closed before the answer", func(t *testing.T, addr, room string, _ *rand.Rand) {
-		c := rawStream(t, addr, "GET /rooms/"+room+"/events HTTP/1.1\r\nHost: x\r\n\r\n", 0)
+		c := rawStream(t, addr, "GET /rooms/"+room+"/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0)
 		c.Close()
 	}},
 	{"closed after the head", func(t *testing.T, addr, room string, _ *rand.Rand) {
-		c := rawStream(t, addr, "GET /rooms/"+room+"/events?format=text HTTP/1.1\r\nHost: x\r\n\r\n", 0)
+		c := rawStream(t, addr, "GET /rooms/"+room+"/events?format=text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0)
 		defer c.Close()
 		readUntil(c, "\r\n\r\n")
 	}},
 	{"closed in the backlog", func(t *testing.T, addr, room string, rng *rand.Rand) {
-		c := rawStream(t, addr, "GET /rooms/"+room+"/events?since=0&format=json HTTP/1.1\r\nHost: x\r\n\r\n", 0)
+		c := rawStream(t, addr, "GET /rooms/"+room+"/events?since=0&format=json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0)
 		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, _ = io.CopyN(io.Discard, c, int64(rng.IntN(64<<10)))
 	}},
 	{"resumed, then closed", func(t *testing.T, addr, room string, rng *rand.Rand) {
-		c := rawStream(t, addr, fmt.Sprintf("GET /rooms/%s/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %d\r\n\r\n", room, rng.Uint64N(1<<53)), 0)
+		c := rawStream(t, addr, fmt.Sprintf("GET /rooms/%s/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: %d\r\n\r\n", room, rng.Uint64N(1<<53)), 0)
 		defer c.Close()
 		readUntil(c, "event: members")
 	}},
 	{"half-closed", func(t *testing.T, addr, room string, _ *rand.Rand) {
-		c := rawStream(t, addr, "GET /rooms/"+room+"/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n", 0)
+		c := rawStream(t, addr, "GET /rooms/"+room+"/events?since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0)
 		defer c.Close()
 		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, _ = io.Copy(io.Discard, c)
 	}},
 	{"HTTP/1.0 with a pipelined request", func(t *testing.T, addr, room string, _ *rand.Rand) {
@@ -80,7 +88,7 @@ var streamEnds = []struct {
 	}},
 	{"stuck in the backlog until cut off", func(t *testing.T, addr, _ string, _ *rand.Rand) {
 		// The room big keeps a backlog far larger than socket buffers.
-		c := rawStream(t, addr, "GET /rooms/big/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n", 4096)
+		c := rawStream(t, addr, "GET /rooms/big/events?since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 4096)
 		defer c.Close()
 		readUntil(c, "\r\n\r\n")
 		// Reading nothing more, only looking whether it has been reset.
@@ -125,7 +133,8 @@ func peekEnded(c net.Conn) bool {
 	return ended
 }
 
-// rawStream dials addr and sends req; rcvbuf, if not 0, is the socket's
+// rawStream dials addr and sends req (asking for Connection: close, so that
+// a refusal, such as a 500 when the log fails, ends the connection too); rcvbuf, if not 0, is the socket's
 // receive buffer. A refused dial is a test error.
 func rawStream(t *testing.T, addr, req string, rcvbuf int) net.Conn {
 	d := net.Dialer{}
@@ -257,7 +266,7 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 	// A few streams are still open when the server closes.
 	var open []net.Conn
 	for i := range 6 {
-		open = append(open, rawStream(t, addr, fmt.Sprintf("GET /rooms/%s/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n", rooms[i%3]), 0))
+		open = append(open, rawStream(t, addr, fmt.Sprintf("GET /rooms/%s/events?since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", rooms[i%3]), 0))
 	}
 	wg.Wait()
 	close(stop)
@@ -265,7 +274,7 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 	for k, e := range streamEnds {
 		t.Logf("%4d %s, %v", ended[k].Load(), e.name, time.Duration(took[k].Load()))
 	}
-	t.Logf("%d reads of a damaged record", flog.damaged.Load())
+	t.Logf("%d reads failed, %d returned a damaged record", flog.failed.Load(), flog.damaged.Load())
 	srv.streams.Close()
 	for _, c := range open {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
