@@ -133,9 +133,10 @@ func peekEnded(c net.Conn) bool {
 	return ended
 }
 
-// rawStream dials addr and sends req (asking for Connection: close, so that
-// a refusal, such as a 500 when the log fails, ends the connection too); rcvbuf, if not 0, is the socket's
-// receive buffer. A refused dial is a test error.
+// rawStream dials addr and sends req; rcvbuf, if not 0, is the socket's
+// receive buffer. A refused dial is a test error. (The requests above ask
+// for Connection: close, so that a refusal, such as a 500 when the log
+// fails, ends the connection as a stream's end does.)
 func rawStream(t *testing.T, addr, req string, rcvbuf int) net.Conn {
 	d := net.Dialer{}
 	if rcvbuf > 0 {
