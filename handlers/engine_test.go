@@ -162,7 +162,7 @@ func TestStreamsOverHTTP2(t *testing.T) {
 // 10,000 streams opened and closed leave nothing behind: no reader counted,
 // no goroutine, and a heap back within 4 MiB of where it started. The
 // cycles are bounded by time as well (60 s), for a slow machine.
-func TestStreamChurnLeavesNothing(t *testing.T) {
+func TestTenThousandStreamsLeaveNothing(t *testing.T) {
 	srv := newTestServer(t, chat.Config{}, Config{})
 	alice := srv.browser(t)
 	alice.join("lobby", "alice")

@@ -148,6 +148,10 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add func([]byte) error) error, last uint64) error {
 	// A backlog's lag runs from when each chunk is made: a reader on a slow
 	// link may take long over a long backlog, as long as it keeps reading.
+	// A backlog stops after the chunk under way once the reader has ended
+	// (the server closing, or the client gone): a long one to a slow reader
+	// could otherwise outlast the shutdown by minutes. Each chunk is whole
+	// events, and the first carries the response head.
 	var pending []byte
 	add := func(b []byte) error {
 		pending = append(pending, b...)
@@ -156,15 +160,28 @@ func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add 
 		}
 		err := rd.Send([][]byte{pending}, time.Now())
 		pending = pending[:0]
+		if err == nil {
+			err = rd.Err()
+		}
 		return err
 	}
 	if err := write(add); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	// Also puts the response head on the wire when there was no backlog.
 	if err := rd.Send([][]byte{pending}, time.Now()); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	pending = nil
 	return rd.Serve(ctx, last)
+}
+
+// endedBy is why a stream whose write failed with err ended: the reader's
+// cause if it had ended (cut off: the failed write is the abort's doing),
+// else err.
+func endedBy(rd *fanout.Reader, err error) error {
+	if cause := rd.Err(); cause != nil {
+		return cause
+	}
+	return err
 }
