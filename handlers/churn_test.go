@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // faultyLog is a chat.Log whose reads, while damage is set, fail or
@@ -186,8 +187,11 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 	const maxStreams = 64
 	// Each sweep moves the clock a minute: rooms a, b and c, which their
 	// posters leave, are dropped often; big's member never goes away.
+	// Every stream counts against its client (all of them 127.0.0.1), and
+	// none is refused for it: the count must come back to 0.
+	lim := limits.New(limits.Config{Streams: 1 << 20})
 	srv := newTestServer(t, chat.Config{RoomIdle: time.Minute, AwayTimeout: 100 * 365 * 24 * time.Hour, Now: clk.Now, MaxReaders: maxStreams, Log: flog, History: 100},
-		Config{MaxLag: 300 * time.Millisecond})
+		Config{MaxLag: 300 * time.Millisecond, Limits: lim})
 	addr := srv.Listener.Addr().String()
 	fillRoom(t, srv, "big", 60) // its filler stays, so it is never dropped
 	baseline := goleak.IgnoreCurrent()
@@ -290,7 +294,7 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 		for _, room := range append(rooms, "big") {
 			n += srv.hub.Readers(room)
 		}
-		return n == 0
+		return n+lim.Streams(loopback) == 0 // and no stream still counted against its client
 	})
 	// The stream limit is whole: as many streams may attach as at the start.
 	var detach []func()
