@@ -593,3 +593,30 @@ func TestBacklogTimeIsNotLag(t *testing.T) {
 	r.Close()
 	_ = wait()
 }
+
+// A reader that Cut ended is aborted even when its owner, seeing it end,
+// closes it at once: Close must not hand the connection back between
+// Cut's end and its abort.
+func TestCutAbortsBeforeCloseCanHandBack(t *testing.T) {
+	h := New(Config{})
+	for i := range 500 {
+		c := newConn(true)
+		r, err := h.Subscribe("room", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := make(chan struct{})
+		go func() {
+			r.Cut(ErrBehind)
+			close(cut)
+		}()
+		<-r.Done() // as Serve returns
+		r.Close()
+		<-cut
+		select {
+		case <-c.aborted:
+		default:
+			t.Fatalf("run %d: a reader cut off was closed without its connection aborted", i)
+		}
+	}
+}

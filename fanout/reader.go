@@ -31,7 +31,12 @@ type Reader struct {
 	done  chan struct{} // closed by Cut
 	once  sync.Once
 	cause error
-	abort sync.Once // aborts conn at most once, and never after Close
+	// cutMu makes Cut's end and abort one step against Close: a reader
+	// whose Serve returns because Cut ended it must not be closed (and
+	// its connection handed back) before Cut has aborted it.
+	cutMu    sync.Mutex
+	aborted  bool // conn was aborted
+	released bool // Close was called: conn is its owner's again
 
 	next uint64 // sequence number of the next frame to take; guarded by topic.mu
 
@@ -77,8 +82,13 @@ func (r *Reader) Err() error {
 // watchdog can still cut one stuck in a write), never after Close. Safe from
 // any goroutine.
 func (r *Reader) Cut(cause error) {
+	r.cutMu.Lock()
+	defer r.cutMu.Unlock()
 	r.end(cause)
-	r.abort.Do(r.conn.Abort)
+	if !r.released && !r.aborted {
+		r.aborted = true
+		r.conn.Abort()
+	}
 }
 
 // end ends the reader with cause, reporting whether this call did.
@@ -95,8 +105,10 @@ func (r *Reader) end(cause error) bool {
 // Close removes the reader from its topic. Call it once, when done serving;
 // it does not touch the connection.
 func (r *Reader) Close() {
+	r.cutMu.Lock()
 	r.end(ErrGone)
-	r.abort.Do(func() {}) // the connection is its owner's again
+	r.released = true // the connection is its owner's again
+	r.cutMu.Unlock()
 	r.hub.leave(r)
 }
 
