@@ -24,7 +24,7 @@ func postMessage(hub *chat.Hub) echo.HandlerFunc {
 			return err
 		}
 		room := c.Param("room")
-		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"))
+		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"), "")
 		if err != nil {
 			return who.gone(err)
 		}
