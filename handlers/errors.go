@@ -23,6 +23,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrMessageTooLong):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, chat.ErrClientIDReused):
+		return http.StatusUnprocessableEntity
+	case isClientIDError(err):
+		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrNotMember), errors.Is(err, errTokenRoom):
 		return http.StatusForbidden
 	case errors.Is(err, errInvalidToken):
@@ -118,6 +122,8 @@ func fieldOf(err error) string {
 		return "text"
 	case errors.Is(err, chat.ErrInvalidLimit):
 		return "limit"
+	case isClientIDError(err):
+		return "cid"
 	}
 	return ""
 }
