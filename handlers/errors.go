@@ -87,9 +87,9 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		case errors.Is(err, errTokenRoom):
 			c.Response().Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		}
-		if c.Request().Method == http.MethodHead {
-			err = c.NoContent(status)
-		} else if wantsJSON(c) {
+		// HEAD is answered as GET would be, headers and all; net/http
+		// drops the body.
+		if wantsJSON(c) {
 			err = c.JSON(status, jsonError{Error: msg, Field: fieldOf(err)})
 		} else if wantsHTML(c) {
 			err = render(c, status, views.ErrorPage(status, msg, backFrom(c)))

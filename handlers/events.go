@@ -49,6 +49,12 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 			}
 			owner, binds = who.owner, []chat.Bind{{Member: who.id}}
 		}
+		if c.Request().Method == http.MethodHead {
+			// The answer's head only: no stream, no reader counted, and the
+			// connection stays net/http's.
+			setStreamHeaders(c.Response().Header())
+			return c.NoContent(http.StatusOK)
+		}
 		detach, err := hub.Attach(owner, room, binds...)
 		if err != nil {
 			return err
