@@ -199,7 +199,8 @@ func (h *Hub) Leave(owner, roomName string, id uint64) error {
 // so that a client unsure whether its post arrived can send it again: while
 // the room keeps a message of the same member under that id, Post returns
 // that message, publishes nothing and stores nothing. The same id with
-// another text is ErrClientIDReused. Each member's ids are its own.
+// another text is ErrClientIDReused, a malformed one ErrInvalidClientID.
+// Each member's ids are its own.
 func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, error) {
 	text, err := MessageText(text)
 	if err != nil {
