@@ -100,7 +100,8 @@ func headersOf(resp *http.Response) headers {
 }
 
 // HEAD is answered wherever GET is, with its status and headers and no
-// body; every answer carries Cross-Origin-Opener-Policy.
+// body; every answer (here, to a loopback address) carries
+// Cross-Origin-Opener-Policy.
 func TestHeadLikeGet(t *testing.T) {
 	srv := newTestServer(t, chat.Config{}, Config{})
 	alice := srv.browser(t)
@@ -371,4 +372,47 @@ func TestAccessLogPanic(t *testing.T) {
 	waitFor(t, 5*time.Second, "the request's log line", func() bool {
 		return strings.Contains(logs.String(), "method=GET path=/boom status=500 ")
 	})
+}
+
+// Cross-Origin-Opener-Policy is sent where browsers apply it, on origins
+// they trust (HTTPS, loopback hosts), and not on plain http:// to another
+// host, where Chromium ignores it and logs a console error for every page.
+func TestCrossOriginOpenerPolicy(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	tests := []struct {
+		host  string
+		proto string // X-Forwarded-Proto, from a TLS proxy
+		want  string
+	}{
+		{"localhost:5000", "", "same-origin"},
+		{"LOCALHOST", "", "same-origin"},
+		{"app.localhost:5000", "", "same-origin"},
+		{"127.0.0.1:5000", "", "same-origin"},
+		{"127.1.2.3", "", "same-origin"},
+		{"[::1]:5000", "", "same-origin"},
+		{"chat.example", "https", "same-origin"},
+		{"chat.example", "", ""},
+		{"192.168.1.20:5000", "", ""},
+		{"localhost.example", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host+" "+tt.proto, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Cross-Origin-Opener-Policy"); got != tt.want || resp.StatusCode != http.StatusOK {
+				t.Errorf("%d, Cross-Origin-Opener-Policy %q, want %q", resp.StatusCode, got, tt.want)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -21,9 +22,32 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		// A window this page opens (a link in a message) gets no handle
 		// back to it, and neither does one that opened it.
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if trustworthy(c) {
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		}
 		return next(c)
 	}
+}
+
+// trustworthy reports whether browsers count the request's origin as
+// potentially trustworthy (W3C Secure Contexts §3.1): HTTPS (a proxy's
+// X-Forwarded-Proto included) or a loopback host. Only there do they apply
+// Cross-Origin-Opener-Policy; elsewhere (plain http:// on a LAN address)
+// Chromium ignores it and logs an error to the console on every page.
+func trustworthy(c echo.Context) bool {
+	if c.Scheme() == "https" {
+		return true
+	}
+	host := c.Request().Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // requestLogger logs one line per request: method, path, the status sent
