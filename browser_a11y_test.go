@@ -202,7 +202,7 @@ func (tb *tab) wear(l look) {
 // history, in light and dark, on a desktop and a phone: no rule may fail.
 func TestBrowserAxe(t *testing.T) {
 	src := axeSource(t)
-	b := newBrowser(t)
+	b := newBrowser(t, limitsOff...) // the filling posts fast
 	fillRoomForReading(t, b.base, testRoom)
 
 	tb := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
@@ -252,7 +252,7 @@ func TestBrowserAxe(t *testing.T) {
 // top with the keyboard loads them, in place, and the focus stays in the
 // log.
 func TestBrowserKeyboard(t *testing.T) {
-	b := newBrowser(t)
+	b := newBrowser(t, limitsOff...) // the filling posts fast
 	fillRoomForReading(t, b.base, testRoom)
 	tb := b.newTab(b.ctx, "reader", chromedp.WithNewBrowserContext())
 	tb.join("reader", testRoom)

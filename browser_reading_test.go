@@ -271,7 +271,7 @@ func (tb *tab) scrollBack() int {
 // meanwhile land at the end, and only they are announced (the reader's own
 // messages are not).
 func TestBrowserScrollBack(t *testing.T) {
-	b := newBrowser(t)
+	b := newBrowser(t, limitsOff...)
 	alice := joinRoom(t, b.base, testRoom, "alice")
 	for i := range 500 {
 		alice.say(fmt.Sprintf("message %d", i))
@@ -586,7 +586,7 @@ func TestBrowserCombiningMarkFlood(t *testing.T) {
 // Without script the room page links to the page of older messages, and
 // that page to the pages either side and back to the room.
 func TestBrowserOlderWithoutJavaScript(t *testing.T) {
-	b := newBrowser(t)
+	b := newBrowser(t, limitsOff...)
 	alice := joinRoom(t, b.base, testRoom, "alice")
 	for i := range 120 {
 		alice.say(fmt.Sprintf("message %d", i))
@@ -663,7 +663,7 @@ func TestBrowserTimeToLive(t *testing.T) {
 	}
 	for _, events := range []int{0, 1000} {
 		t.Run(fmt.Sprintf("%d events", events), func(t *testing.T) {
-			b := newBrowser(t)
+			b := newBrowser(t, limitsOff...)
 			alice := joinRoom(t, b.base, testRoom, "alice")
 			for i := range events {
 				alice.say(fmt.Sprintf("message %d: %s", i, strings.Repeat("words ", i%20)))

@@ -440,7 +440,7 @@ func TestCommandErrors(t *testing.T) {
 // in JSON carries the whole member list, here of 700 members with long names.
 func TestTailReadsALargeEvent(t *testing.T) {
 	const members = 700
-	base, _ := startApp(t, "--max-members", fmt.Sprint(members+1))
+	base, _ := startApp(t, append([]string{"--max-members", fmt.Sprint(members + 1)}, limitsOff...)...)
 	join := func(name string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, base+"/join", strings.NewReader(url.Values{"username": {name}, "room": {"big"}}.Encode()))

@@ -13,11 +13,12 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:                    {"handlers", "chat", "crypto", "static", "client"},
+		mod:                    {"handlers", "chat", "crypto", "static", "client", "limits"},
 		mod + "/client":        {},
 		mod + "/cmd/cloakload": {},
-		mod + "/handlers":      {"chat", "views", "static", "fanout"},
+		mod + "/handlers":      {"chat", "views", "static", "fanout", "limits"},
 		mod + "/fanout":        {},
+		mod + "/limits":        {},
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
@@ -30,6 +31,8 @@ func TestImportRules(t *testing.T) {
 		mod + "/crypto":        {"github.com/", "golang.org/"},
 		// Frames in, bytes out: the fan-out knows no HTTP and no chat.
 		mod + "/fanout": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		// Addresses and counts in, waits out: the limits know no HTTP.
+		mod + "/limits": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.

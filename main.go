@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/cloakroom/cloakroom/client"
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 func main() {
@@ -44,6 +47,11 @@ type options struct {
 	roomIdle     time.Duration
 	logLevel     string
 	shutdownWait time.Duration
+	drain        time.Duration
+
+	// Per-client limits; 0 turns each off.
+	limits         limits.Config
+	trustedProxies limits.Proxies
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -59,7 +67,19 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "how long to wait for requests to finish on shutdown")
+	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "on SIGTERM or SIGINT, the longest the server takes to answer what is in flight and exit (the drain included)")
+	fs.DurationVar(&o.drain, "shutdown-drain", time.Second, "on SIGTERM or SIGINT, how long the server first goes on answering, every new request with 503 (health checks see it going), before it stops accepting")
+	// The README's Configuration table says why each default is what it is.
+	fs.IntVar(&o.limits.Streams, "client-streams", 100, "open event streams per client (IPv4 address or IPv6 /64); 0: no limit")
+	fs.IntVar(&o.limits.JoinsPerMinute, "client-joins", 30, "joins per client per minute; 0: no limit")
+	fs.Float64Var(&o.limits.MemberPosts.PerSecond, "member-post-rate", 1, "posts per second per member, over its burst; 0: no limit")
+	fs.IntVar(&o.limits.MemberPosts.Burst, "member-post-burst", 10, "posts a member may send at once; 0: no limit")
+	fs.Float64Var(&o.limits.ClientPosts.PerSecond, "client-post-rate", 5, "posts per second per client, all its members together, over its burst; 0: no limit")
+	fs.IntVar(&o.limits.ClientPosts.Burst, "client-post-burst", 20, "posts a client may send at once; 0: no limit")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For or X-Real-IP names the client", func(s string) (err error) {
+		o.trustedProxies, err = limits.ParseProxies(s)
+		return err
+	})
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -84,7 +104,19 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.maxOwnNames < 1 || o.maxStreams < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
 		return o, errors.New("limits and timeouts must be positive")
 	}
+	if o.drain < 0 || o.drain >= o.shutdownWait {
+		return o, errors.New("--shutdown-drain must be at least 0 and shorter than --shutdown-timeout")
+	}
+	l := o.limits
+	if l.Streams < 0 || l.JoinsPerMinute < 0 || !validRate(l.MemberPosts) || !validRate(l.ClientPosts) {
+		return o, errors.New("per-client limits must be 0 (off) or positive")
+	}
 	return o, nil
+}
+
+// validRate: a finite rate and a burst, each 0 (off) or positive.
+func validRate(r limits.Rate) bool {
+	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
 }
 
 func envName(flagName string) string {
@@ -130,7 +162,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("make box: %w", err)
 	}
 
-	hcfg := handlers.Config{Logger: log}
+	var draining atomic.Bool
+	lim := limits.New(o.limits)
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
@@ -157,6 +191,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	limitsSwept := make(chan struct{})
+	go func() {
+		defer close(limitsSwept)
+		lim.Run(ctx, time.Minute) // forgets the clients nobody has heard from
+	}()
+	defer func() {
+		cancel()
+		<-limitsSwept
+	}()
 	swept := make(chan error, 1)
 	go func() { swept <- hub.Run(ctx, time.Second) }()
 
@@ -178,12 +221,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cancel()
 
-	log.Info("shutting down")
+	// Shutting down answers everyone. During the drain the server still
+	// accepts and reads every connection, and answers each new request
+	// with 503 and Connection: close (a balancer's health check sees it
+	// going), so a client that sends on a connection it kept gets an answer
+	// and closes it. Only then are keep-alives turned off and the idle
+	// connections closed (SetKeepAlivesEnabled(false) closes them at once,
+	// which would race a client sending on one; after the drain only
+	// clients silent all through it still hold one), the server stops
+	// accepting, waits for what is in flight, and ends the streams.
+	log.Info("shutting down", "drain", o.drain.String())
 	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer scancel()
+	draining.Store(true)
+	select {
+	case <-time.After(o.drain):
+	case <-sctx.Done():
+	}
+	srv.SetKeepAlivesEnabled(false)
 	if serr := srv.Shutdown(sctx); serr != nil {
 		srv.Close()
 		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
 	}
+	streams.Wait(sctx)
 	return err
 }

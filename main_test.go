@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,11 @@ import (
 // shutdownTimeout bounds how long run may take to return once its context
 // ends (its own shutdown wait is 5 s).
 const shutdownTimeout = 10 * time.Second
+
+// limitsOff turns every per-client limit off, for a test that posts, joins
+// or opens streams faster than one person would: every test's requests
+// come from 127.0.0.1, one client.
+var limitsOff = []string{"--client-streams", "0", "--client-joins", "0", "--member-post-rate", "0", "--client-post-rate", "0"}
 
 // startApp runs Cloakroom on a free port of 127.0.0.1, with any further
 // flags given, and returns its base URL, and a function that stops it and
@@ -181,4 +187,97 @@ func streamClient() *http.Client { return &http.Client{Timeout: 3 * shutdownTime
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// SIGTERM answers everyone: requests in flight get their answer, and
+// requests that arrive during the drain get 503 with Connection: close
+// (health checks too), after which the posting clients go elsewhere, as
+// clients behind a balancer would. No post goes unanswered.
+func TestShutdownAnswersEveryone(t *testing.T) {
+	base, stop := startApp(t, append([]string{"--shutdown-drain", "300ms"}, limitsOff...)...) // 8 clients post as fast as they can
+	const posters = 8
+	type outcome struct {
+		status int
+		err    error
+	}
+	results := make(chan outcome, 100000)
+	var wg sync.WaitGroup
+	quit := make(chan struct{})
+	for p := range posters {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/join", strings.NewReader(url.Values{"username": {fmt.Sprint("poster", p)}, "room": {"lobby"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var joined struct{ Token string }
+		if err := json.NewDecoder(resp.Body).Decode(&joined); err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("join: %d %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodPost, base+"/rooms/lobby/messages", strings.NewReader("text="+fmt.Sprint(i)))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Accept", "application/json")
+				req.Header.Set("Authorization", "Bearer "+joined.Token)
+				resp, err := client.Do(req)
+				if err != nil {
+					results <- outcome{err: err}
+					if errors.Is(err, syscall.ECONNREFUSED) {
+						return // the server no longer listens
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				results <- outcome{status: resp.StatusCode}
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					return // as a client told the server is going, or its balancer
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // posts flowing
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// A health check during the drain sees the server going.
+	healthz := 0
+	for healthz != http.StatusServiceUnavailable {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatalf("health check during the drain: %v", err)
+		}
+		resp.Body.Close()
+		healthz = resp.StatusCode
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	close(quit)
+	wg.Wait()
+	close(results)
+	counts := map[string]int{}
+	for r := range results {
+		switch {
+		case r.err == nil:
+			counts[fmt.Sprint(r.status)]++
+		case errors.Is(r.err, syscall.ECONNREFUSED):
+			counts["refused"]++
+		default:
+			counts["unanswered"]++
+			t.Errorf("a post got no answer: %v", r.err)
+		}
+	}
+	t.Logf("outcomes: %v", counts)
+	if counts["201"] == 0 || counts["503"] == 0 {
+		t.Errorf("outcomes %v: want posts answered 201 before the shutdown and 503 during the drain", counts)
+	}
 }

@@ -20,6 +20,11 @@ const (
 	// after a change of presence. Its ID is the room's newest event's, so a
 	// reader's resume point does not move.
 	KindMembers Kind = 5
+	// KindReset is never stored either: a Delivery of it tells a room's
+	// readers that the room begins a new life (it was made, or made again
+	// after being dropped). Its ID is the one before the new life's first
+	// event; readers who had a place in an earlier life have lost it.
+	KindReset Kind = 6
 )
 
 // An Event is one entry of a room's history, as delivered to readers.
@@ -33,7 +38,7 @@ type Event struct {
 }
 
 // Affects reports whether the event changes the member list.
-func (e Event) Affects() bool { return e.Kind != KindMessage }
+func (e Event) Affects() bool { return e.Kind == KindJoin || e.Kind == KindLeave }
 
 // The sealed form of an event is its plaintext payload; what identifies the
 // record (room, id, member) travels as associated data, so a record copied to

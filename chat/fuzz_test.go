@@ -42,6 +42,10 @@ func FuzzMessageText(f *testing.F) {
 		if n := uniseg.GraphemeClusterCount(got); n < 1 || n > MaxTextLength || len(got) > MaxTextBytes {
 			t.Fatalf("MessageText(%.40q…) has %d characters, %d bytes", s, n, len(got))
 		}
+		if ascii := !strings.ContainsFunc(got, func(r rune) bool { return r >= utf8.RuneSelf }); ascii &&
+			characters(got, true) != uniseg.GraphemeClusterCount(got) {
+			t.Fatalf("ASCII %q: %d characters counted, %d grapheme clusters", got, characters(got, true), uniseg.GraphemeClusterCount(got))
+		}
 		if again, err := MessageText(got); err != nil || again != got {
 			t.Fatalf("MessageText is not stable on %q: %q, %v", got, again, err)
 		}

@@ -31,8 +31,9 @@ type Hub struct {
 	members atomic.Uint64 // last member id handed out
 	readers atomic.Int64  // open streams over all rooms
 
-	mu       sync.Mutex // guards rooms and lastBase; taken before any room's lock
+	mu       sync.Mutex // guards rooms, watchers and lastBase; taken before any room's lock
 	rooms    map[string]*room
+	watchers map[string]int // open streams per room name, whether the room exists or not
 	lastBase uint64
 
 	departedMu sync.Mutex
@@ -57,6 +58,7 @@ func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(ro
 		publish:  publish,
 		dropped:  dropped,
 		rooms:    make(map[string]*room),
+		watchers: make(map[string]int),
 		departed: make(map[departure]departed),
 		bearers:  make(map[Digest]Holder),
 	}
@@ -116,6 +118,9 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 		newest = last
 	}
 	r := newRoom(name, newest, now)
+	// Streams that waited for the room, or watched an earlier life of it,
+	// learn that it begins here, before its first event.
+	r.outbox = append(r.outbox, Delivery{Room: name, Event: Event{ID: newest, Kind: KindReset, Time: now}})
 	h.rooms[name] = r
 	return r, nil
 }
@@ -379,12 +384,14 @@ func (h *Hub) Rooms() int {
 	return len(h.rooms)
 }
 
-// Readers returns the number of open streams on a room.
+// Readers returns the number of open streams on a room, whether it exists
+// or not.
 func (h *Hub) Readers(roomName string) int {
-	n := 0
-	_ = h.withRoom(roomName, false, func(r *room, _ time.Time) error {
-		n = r.readers
-		return nil
-	})
-	return n
+	name, err := RoomName(roomName)
+	if err != nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.watchers[name]
 }

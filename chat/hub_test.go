@@ -48,10 +48,30 @@ func (f *feed) drop(room string) {
 	f.mu.Unlock()
 }
 
+// events returns what was published, but for the resets that begin each
+// life of a room (resets returns those).
 func (f *feed) events() []Delivery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.got)
+	var out []Delivery
+	for _, d := range f.got {
+		if d.Event.Kind != KindReset {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (f *feed) resets() []Delivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Delivery
+	for _, d := range f.got {
+		if d.Event.Kind == KindReset {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func newTestHub(t *testing.T, cfg Config) (*Hub, *feed, *clock) {
@@ -265,24 +285,29 @@ func TestBacklogResumePoints(t *testing.T) {
 	}
 }
 
-func TestBacklogOfEmptyRoom(t *testing.T) {
-	h, _, _ := newTestHub(t, Config{})
+// A stream may wait for a room that does not exist: that neither makes the
+// room nor counts against MaxRooms, and the room's first delivery, when it
+// is made, is a reset at the id before its first event.
+func TestStreamWaitsForARoom(t *testing.T) {
+	h, f, _ := newTestHub(t, Config{MaxRooms: 1})
 	detach, err := h.Attach("", "quiet")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer detach()
-	b, err := h.Backlog("quiet", 0)
-	if err != nil || b.Reset || b.Len() != 0 || b.From != b.Last {
-		t.Fatalf("Backlog(0) of an empty room = %+v, %v", b, err)
+	if _, err := h.Backlog("quiet", 0); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("Backlog of a room nobody made: %v, want ErrNoRoom", err)
 	}
-	b2, err := h.Backlog("quiet", b.Last)
-	if err != nil || b2.Reset {
-		t.Fatalf("Backlog(last) of an empty room = %+v, %v", b2, err)
+	if h.Rooms() != 0 || h.Readers("quiet") != 1 {
+		t.Fatalf("rooms %d, readers %d; want 0 and 1", h.Rooms(), h.Readers("quiet"))
 	}
-	b3, err := h.Backlog("quiet", b.Last-1)
-	if err != nil || !b3.Reset {
-		t.Fatalf("Backlog(last-1) of an empty room = %+v, %v; want a reset", b3, err)
+	mustJoin(t, h, "a", "lobby", "alice") // the one room MaxRooms allows
+	if _, err := h.Join("b", "quiet", "bob"); !errors.Is(err, ErrTooManyRooms) {
+		t.Fatalf("a second room: %v", err)
+	}
+	all := f.got
+	if len(all) != 2 || all[0].Event.Kind != KindReset || all[1].Event.Kind != KindJoin || all[0].Event.ID != all[1].Event.ID-1 {
+		t.Fatalf("deliveries %+v, want a reset at the id before the first join, then the join", all)
 	}
 }
 
@@ -321,16 +346,12 @@ func TestIdleRoomIsDropped(t *testing.T) {
 	mustJoin(t, h, "a", "lobby", "alice")
 	first := f.events()[0].Event.ID
 	must(t, h.Leave("a", "lobby", 0))
+	// A reader does not keep a room with no members.
 	detach, err := h.Attach("", "lobby")
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(2 * time.Minute)
-	must(t, h.Sweep())
-	if h.Rooms() != 1 {
-		t.Fatal("a room with a reader was dropped")
-	}
-	detach()
+	defer detach()
 	clk.Add(59 * time.Second)
 	must(t, h.Sweep())
 	if h.Rooms() != 1 {
@@ -342,6 +363,9 @@ func TestIdleRoomIsDropped(t *testing.T) {
 		t.Fatalf("rooms = %d, dropped = %v; want lobby dropped", h.Rooms(), f.dropped)
 	}
 	mustJoin(t, h, "a", "lobby", "alice")
+	if rs := f.resets(); len(rs) != 2 || rs[1].Event.ID <= first+1 {
+		t.Fatalf("resets %+v: the room's second life must begin with one, after its first life's ids", rs)
+	}
 	evs := f.events()
 	if again := evs[len(evs)-1].Event.ID; again <= first+1 {
 		t.Fatalf("the room made again starts at id %d, not after its former life's %d", again, first+1)

@@ -33,47 +33,71 @@ type Bind struct {
 	Idle   bool
 }
 
-// Attach records an open stream on a room, creating the room if needed. Each
-// bind that names one of the owner's members in the room keeps that member
-// present while the stream is open; other binds are ignored, so the stream
-// is then only a reader. The returned function ends the attachment; call it
-// once. Presence changes are not history events: they reach readers as
-// member-list updates, at most one per PresenceDebounce (see Sweep).
+// Attach records an open stream on a room. It neither makes the room nor
+// keeps it: a stream may wait for a room that does not exist yet (it gets
+// the room's events from its creation), and does not count against
+// MaxRooms. Each bind that names one of the owner's members in the room
+// keeps that member present while the stream is open; other binds are
+// ignored, so the stream is then only a reader. The returned function ends
+// the attachment; call it once. Presence changes are not history events:
+// they reach readers as member-list updates, at most one per
+// PresenceDebounce (see Sweep).
 func (h *Hub) Attach(owner, roomName string, binds ...Bind) (detach func(), err error) {
+	name, err := RoomName(roomName)
+	if err != nil {
+		return nil, err
+	}
 	if h.readers.Add(1) > int64(h.cfg.MaxReaders) {
 		h.readers.Add(-1)
 		return nil, ErrTooManyReaders
 	}
-	defer func() {
-		if err != nil {
-			h.readers.Add(-1)
-		}
-	}()
+	h.mu.Lock()
+	h.watchers[name]++
+	h.mu.Unlock()
+
 	var r *room
 	var bound []Bind
-	err = h.withRoom(roomName, true, func(rm *room, now time.Time) error {
-		r = rm
-		r.readers++
-		r.touched = now
-		for _, b := range binds {
-			m := r.find(owner, b.Member)
-			if b.Member == 0 || m == nil || isBound(bound, m.id) {
-				continue
+	if len(binds) > 0 {
+		err = h.withRoom(name, false, func(rm *room, now time.Time) error {
+			r = rm
+			for _, b := range binds {
+				m := r.find(owner, b.Member)
+				if b.Member == 0 || m == nil || isBound(bound, m.id) {
+					continue
+				}
+				bound = append(bound, Bind{Member: m.id, Idle: b.Idle})
+				m.streams++
+				if !b.Idle {
+					m.visible++
+				}
+				r.refresh(m, now, h.cfg.PresenceGrace)
 			}
-			bound = append(bound, Bind{Member: m.id, Idle: b.Idle})
-			m.streams++
-			if !b.Idle {
-				m.visible++
-			}
-			r.refresh(m, now, h.cfg.PresenceGrace)
+			return nil
+		})
+		if err != nil && err != ErrNoRoom { // no room, no members to keep
+			h.unwatch(name)
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	var once sync.Once
-	return func() { once.Do(func() { h.detach(r, bound) }) }, nil
+	return func() {
+		once.Do(func() {
+			h.unwatch(name)
+			if r != nil {
+				h.detach(r, bound)
+			}
+		})
+	}, nil
+}
+
+// unwatch undoes Attach's count of a room's streams.
+func (h *Hub) unwatch(name string) {
+	h.readers.Add(-1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watchers[name]--; h.watchers[name] <= 0 {
+		delete(h.watchers, name)
+	}
 }
 
 func isBound(binds []Bind, id uint64) bool {
@@ -85,15 +109,13 @@ func isBound(binds []Bind, id uint64) bool {
 	return false
 }
 
-// detach undoes Attach. The room cannot have been dropped meanwhile, since a
-// room with readers is never idle.
+// detach undoes Attach's binds. The room cannot have been dropped
+// meanwhile, since a room with members is never idle; if its members have
+// all gone and it was, nothing here matters any more.
 func (h *Hub) detach(r *room, bound []Bind) {
-	h.readers.Add(-1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := h.cfg.Now()
-	r.readers--
-	r.touched = now
 	for _, b := range bound {
 		m := r.members[b.Member]
 		if m == nil {

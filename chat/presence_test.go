@@ -11,7 +11,7 @@ func lastList(t *testing.T, f *feed) (map[string]Presence, Delivery) {
 	t.Helper()
 	evs := f.events()
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Event.Affects() {
+		if evs[i].Event.Affects() || evs[i].Event.Kind == KindMembers {
 			m := map[string]Presence{}
 			for _, mb := range evs[i].Members {
 				m[mb.Name] = mb.State

@@ -39,8 +39,7 @@ type room struct {
 	newest  uint64 // id of the newest event, or one less than the room's first
 	members map[uint64]*member
 	names   map[string]uint64 // look-alike key → member id, several per member
-	readers int               // open streams, members' or anyone's
-	touched time.Time         // last join, leave, post, attach or detach
+	touched time.Time         // last join, leave or post
 
 	outbox     []Delivery // appended and not yet handed to publish, oldest first
 	publishing sync.Mutex // held while handing the outbox to publish; see Hub.deliver
@@ -189,7 +188,9 @@ func (r *room) expire(h *Hub, now time.Time) error {
 	return nil
 }
 
-// idle reports whether the room can be dropped.
+// idle reports whether the room can be dropped: no members, and nothing
+// done in it for a while. Streams do not count: watching a room never keeps
+// it (nor makes it).
 func (r *room) idle(now time.Time, after time.Duration) bool {
-	return len(r.members) == 0 && r.readers == 0 && now.Sub(r.touched) >= after
+	return len(r.members) == 0 && now.Sub(r.touched) >= after
 }

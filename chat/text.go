@@ -42,8 +42,9 @@ func MessageText(s string) (string, error) {
 	if s == "" {
 		return "", ErrEmptyMessage
 	}
-	visible := false
+	visible, ascii := false, true
 	for _, r := range s {
+		ascii = ascii && r < utf8.RuneSelf
 		switch {
 		case r != '\n' && r != '\t' && unicode.IsControl(r):
 			return "", ErrInvalidText
@@ -61,11 +62,22 @@ func MessageText(s string) (string, error) {
 	}
 	// Characters first: when both limits are passed, that is the one the
 	// writer can act on.
-	if n := uniseg.GraphemeClusterCount(s); n > MaxTextLength {
+	if n := characters(s, ascii); n > MaxTextLength {
 		return "", &TooLongError{Limit: LimitCharacters, Max: MaxTextLength, Got: n}
 	}
 	if len(s) > MaxTextBytes {
 		return "", &TooLongError{Limit: LimitBytes, Max: MaxTextBytes, Got: len(s)}
 	}
 	return s, nil
+}
+
+// characters counts the extended grapheme clusters of checked message text.
+// In ASCII text with no CR (MessageText has made every line break an LF)
+// every byte is a cluster of its own (UAX #29: only CR LF joins two ASCII
+// characters), so most messages need no segmentation.
+func characters(s string, ascii bool) int {
+	if ascii {
+		return len(s)
+	}
+	return uniseg.GraphemeClusterCount(s)
 }

@@ -60,6 +60,7 @@ func Tail(ctx context.Context, cfg TailConfig, out io.Writer) error {
 		return err
 	}
 	c := sse.NewClient(u, sse.ClientMaxBufferSize(maxEvent))
+	c.Connection.Transport = wholeEventsTransport{http.DefaultTransport}
 	c.ResponseValidator = checkStream
 	var writeErr error
 	ctx, cancel := context.WithCancel(ctx)

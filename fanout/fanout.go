@@ -10,9 +10,11 @@
 //
 // A reader that falls behind is cut off: when its oldest event not yet
 // taken by the network is older than MaxLag (the watchdog looks every
-// Check), or when the ring has dropped a frame it had not taken. Its write
-// is ended at once (Conn.Abort). What a cut-off reader was sent is always a
-// gap-free run of events, so it resumes with Last-Event-ID.
+// Check), or when the ring has dropped a frame it had not taken. Frames
+// published while a reader's owner sends it a backlog (before Serve) count
+// from when Serve begins. Its write is ended at once (Conn.Abort). What a
+// cut-off reader was sent is always a gap-free run of events, so it resumes
+// with Last-Event-ID.
 package fanout
 
 import (

@@ -502,3 +502,94 @@ func waitWriting(t *testing.T, r *Reader) {
 		return !r.writing.IsZero()
 	})
 }
+
+// A Placed frame (a room's new life) goes only to readers with a place to
+// lose: one sent an event, or resumed from an id.
+func TestPlacedFramesSkipReadersWithoutAPlace(t *testing.T) {
+	h := New(Config{Coalesce: -1})
+	fresh, resumed, placed := newConn(true), newConn(true), newConn(true)
+	var rds []*Reader
+	var waits []func() error
+	for i, c := range []*conn{fresh, resumed, placed} {
+		r, _ := h.Subscribe("room", c)
+		rds = append(rds, r)
+		waits = append(waits, serve(r, []uint64{0, 3, 0}[i]))
+	}
+	h.Publish("room", NewFrame(1, "", []byte("before"))) // placed's first event; fresh's too
+	waitFor(t, func() bool { return len(placed.ids()) == 1 && len(fresh.ids()) == 1 })
+	// fresh now has a place as well; a reader that joins now has none.
+	late := newConn(true)
+	rl, _ := h.Subscribe("room", late)
+	wl := serve(rl, 0)
+	reset := NewFrame(100, "reset", []byte("new life"))
+	reset.Placed = true
+	h.Publish("room", reset)
+	h.Publish("room", NewFrame(101, "", []byte("first of the new life")))
+	want := map[*conn][]uint64{fresh: {1, 100, 101}, resumed: {100, 101}, placed: {1, 100, 101}, late: {101}}
+	for c, ids := range want {
+		waitFor(t, func() bool { return len(c.ids()) == len(ids) })
+		if diff := cmp.Diff(ids, c.ids()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	}
+	for i, r := range append(rds, rl) {
+		r.Close()
+		_ = append(waits, wl)[i]()
+	}
+}
+
+// Close does not abort connections, but a reader stuck in a write when it
+// comes is still cut off by the watchdog: its write is aborted, so its
+// goroutine ends and it can leave.
+func TestCloseStillCutsAStuckWrite(t *testing.T) {
+	h := New(Config{Coalesce: -1, MaxLag: time.Second, Check: 10 * time.Millisecond})
+	c := newConn(false)
+	r, _ := h.Subscribe("room", c)
+	wait := serve(r, 0)
+	h.Publish("room", frames(1, 1)[0])
+	waitWriting(t, r)
+	h.Close()
+	select {
+	case <-c.aborted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write stuck at Close was never aborted")
+	}
+	if err := wait(); err == nil {
+		t.Error("Serve returned nil")
+	}
+	r.Close()
+	waitFor(t, func() bool { return h.Readers() == 0 })
+}
+
+// A reader still writing its backlog (before Serve) is not behind on the
+// frames published meanwhile: their lag counts from when it starts to serve
+// them, so a long backlog to a reader that keeps reading is not cut off for
+// the live events that wait behind it. A write that then sticks is.
+func TestBacklogTimeIsNotLag(t *testing.T) {
+	h := New(Config{Coalesce: -1, MaxLag: time.Hour})
+	c := newConn(false)
+	r, _ := h.Subscribe("room", c)
+	f := frames(1, 1)[0]
+	f.At = time.Now().Add(-time.Minute) // published when the backlog began
+	h.Publish("room", f)
+	const maxLag = time.Second
+	lagging := func(at time.Time) bool { return len(r.topic.lagging(at, maxLag, nil)) > 0 }
+	if lagging(time.Now()) {
+		t.Fatal("a reader in its backlog was found behind on a frame published since it subscribed")
+	}
+	wait := serve(r, 0)
+	waitWriting(t, r)
+	if lagging(time.Now()) {
+		t.Fatal("the first write after the backlog was found behind from the frame's publication")
+	}
+	if !lagging(time.Now().Add(2 * maxLag)) {
+		t.Fatal("a write stuck for longer than MaxLag was not found behind")
+	}
+	c.let()
+	c.waitWrites(t, 1)
+	if diff := cmp.Diff([]uint64{1}, c.ids()); diff != "" {
+		t.Errorf("written (-want +got):\n%s", diff)
+	}
+	r.Close()
+	_ = wait()
+}

@@ -16,6 +16,10 @@ type Frame struct {
 	// (the room's member list): it must not move a reader's resume point,
 	// and one older than what a reader was sent is dropped.
 	Named bool
+	// Placed marks a frame only for readers that have a place in the
+	// stream to lose: those sent an event before, or that resumed from an
+	// id (a reset, when a room begins a new life). Others skip it.
+	Placed bool
 	// Data is the whole frame, ending in the blank line that dispatches it.
 	Data []byte
 	// At is when the frame was published; a reader's lag is the age of the

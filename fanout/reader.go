@@ -31,11 +31,13 @@ type Reader struct {
 	done  chan struct{} // closed by Cut
 	once  sync.Once
 	cause error
+	abort sync.Once // aborts conn at most once, and never after Close
 
 	next uint64 // sequence number of the next frame to take; guarded by topic.mu
 
 	// What the watchdog measures, guarded by mu.
 	mu      sync.Mutex
+	serving time.Time // when Serve began; zero while the owner sends a backlog
 	writing time.Time // At of the oldest frame in a write under way, or zero
 	sent    int64     // bytes written so far
 	marks   []mark    // writes the peer may not have acknowledged, oldest first
@@ -69,12 +71,14 @@ func (r *Reader) Err() error {
 	}
 }
 
-// Cut ends the reader with cause and aborts its connection. Only the first
-// call of Cut, Close or the Hub's Close counts. Safe from any goroutine.
+// Cut ends the reader with cause and aborts its connection. The first call
+// of Cut, Close or the Hub's Close sets the cause; Cut aborts the connection
+// even after the Hub's Close (which ends readers without aborting, so the
+// watchdog can still cut one stuck in a write), never after Close. Safe from
+// any goroutine.
 func (r *Reader) Cut(cause error) {
-	if r.end(cause) {
-		r.conn.Abort()
-	}
+	r.end(cause)
+	r.abort.Do(r.conn.Abort)
 }
 
 // end ends the reader with cause, reporting whether this call did.
@@ -92,6 +96,7 @@ func (r *Reader) end(cause error) bool {
 // it does not touch the connection.
 func (r *Reader) Close() {
 	r.end(ErrGone)
+	r.abort.Do(func() {}) // the connection is its owner's again
 	r.hub.leave(r)
 }
 
@@ -119,10 +124,17 @@ func (r *Reader) Send(bufs [][]byte, since time.Time) error {
 
 // Serve sends the reader its live frames until ctx ends or the reader is
 // cut off, and a Heartbeat after every quiet spell. last is the id of the
-// newest event the reader was already sent (from a backlog): frames up to
-// it are skipped, and a named frame older than it too. The error says why
-// it stopped.
+// newest event the reader was already sent (from a backlog), or the id it
+// resumed from: frames up to it are skipped, and a named frame older than
+// it too; 0 means it has no place yet, and Placed frames are skipped until
+// it has. Frames published before Serve began count as lag from then, not
+// from their publication: the reader was busy with its backlog, whose
+// Sends measured it. The error says why it stopped.
 func (r *Reader) Serve(ctx context.Context, last uint64) error {
+	serving := time.Now()
+	r.mu.Lock()
+	r.serving = serving
+	r.mu.Unlock()
 	beat := time.NewTimer(r.hub.cfg.Heartbeat)
 	defer beat.Stop()
 	for {
@@ -145,6 +157,8 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 			for _, f := range frames {
 				switch {
 				case f.ID == 0: // a comment
+				case f.Placed && last == 0:
+					continue
 				case f.Named:
 					if f.ID < last {
 						continue
@@ -157,7 +171,7 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 				bufs = append(bufs, f.Data)
 			}
 			if len(bufs) > 0 {
-				err = r.Send(bufs, frames[0].At)
+				err = r.Send(bufs, latest(frames[0].At, serving))
 			}
 			r.release(frames, bufs)
 			if err != nil {
@@ -192,7 +206,7 @@ func (r *Reader) take() ([]*Frame, error) {
 	r.next = t.head
 	if len(frames) > 0 {
 		r.mu.Lock()
-		r.writing = frames[0].At
+		r.writing = latest(frames[0].At, r.serving)
 		r.mu.Unlock()
 	}
 	return frames, nil
@@ -214,15 +228,23 @@ func (r *Reader) release(frames []*Frame, bufs [][]byte) {
 // handed over: ring is that of the oldest frame it has not taken (zero if
 // none); a write under way and written bytes the peer has not acknowledged
 // count too. Zero when it is all caught up.
+//
+// The ring's frames count from when Serve began at the earliest: before,
+// the reader is sending its backlog, whose own writes measure whether it
+// keeps up, and is not yet behind on what was published meanwhile (the
+// ring's bounds still cut it off if the backlog takes too long).
 func (r *Reader) oldestUnsent(ring time.Time) time.Time {
-	oldest := ring
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var oldest time.Time
 	older := func(t time.Time) {
 		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 			oldest = t
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if !ring.IsZero() && !r.serving.IsZero() {
+		older(latest(ring, r.serving))
+	}
 	older(r.writing)
 	if len(r.marks) == 0 {
 		return oldest
@@ -242,4 +264,12 @@ func (r *Reader) oldestUnsent(ring time.Time) time.Time {
 		older(r.marks[0].at)
 	}
 	return oldest
+}
+
+// latest returns the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -154,4 +157,69 @@ func TestStreamsOverHTTP2(t *testing.T) {
 	a.close()
 	c := reader.stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {fmt.Sprint(joined.id + 2)}})
 	consecutive(t, c.take(t, 3), joined.id+3)
+}
+
+// 10,000 streams opened and closed leave nothing behind: no reader counted,
+// no goroutine, and a heap back within 4 MiB of where it started. The
+// cycles are bounded by time as well (60 s), for a slow machine.
+func TestTenThousandStreamsLeaveNothing(t *testing.T) {
+	srv := newTestServer(t, chat.Config{}, Config{})
+	alice := srv.browser(t)
+	alice.join("lobby", "alice")
+	cycle := func(i int) {
+		// Not dialStream: its cleanups would keep 10,000 connections.
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Errorf("cycle %d: %v", i, err)
+			return
+		}
+		fmt.Fprintf(conn, "GET /rooms/%s/events HTTP/1.1\r\nHost: test\r\n\r\n", []string{"lobby", "elsewhere"}[i%2])
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		head := make([]byte, 512)
+		var got []byte
+		for !bytes.Contains(got, []byte("\r\n\r\n")) {
+			n, err := conn.Read(head)
+			if err != nil {
+				t.Errorf("cycle %d: %v", i, err)
+				break
+			}
+			got = append(got, head[:n]...)
+		}
+		conn.Close()
+	}
+	for i := range 100 { // warm: code, pools, the first topics
+		cycle(i)
+	}
+	waitFor(t, 10*time.Second, "the warm-up streams to end", func() bool { return srv.hub.Readers("lobby")+srv.hub.Readers("elsewhere") == 0 })
+	goroutines, heap := runtime.NumGoroutine(), heapInUse()
+
+	const cycles, workers = 10000, 8
+	deadline := time.Now().Add(60 * time.Second)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)); i <= cycles && time.Now().Before(deadline) && !t.Failed(); i = int(next.Add(1)) {
+				cycle(i)
+			}
+		})
+	}
+	wg.Wait()
+	done := min(int(next.Load())-workers, cycles)
+	t.Logf("%d stream cycles", done)
+	waitFor(t, 10*time.Second, "every stream to end", func() bool { return srv.hub.Readers("lobby")+srv.hub.Readers("elsewhere") == 0 })
+	waitFor(t, 10*time.Second, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
+	after := heapInUse()
+	t.Logf("heap in use: %.1f MiB before, %.1f MiB after", float64(heap)/(1<<20), float64(after)/(1<<20))
+	if after > heap+4<<20 {
+		t.Errorf("heap grew by %.1f MiB over %d stream cycles", float64(after-heap)/(1<<20), done)
+	}
+}
+
+// heapInUse collects garbage and returns the bytes of heap in use.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -39,8 +40,12 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	}
 	var he *echo.HTTPError
-	if errors.As(err, &he) {
+	var slow *slowDown
+	switch {
+	case errors.As(err, &he):
 		return he.Code
+	case errors.As(err, &slow):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -81,7 +86,10 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		}
 		msg := userMessage(err, status)
 		// RFC 6750: a refused token says so, and how, in WWW-Authenticate.
+		var slow *slowDown
 		switch {
+		case errors.As(err, &slow): // RFC 9110 §10.2.3: when to come back
+			c.Response().Header().Set("Retry-After", strconv.Itoa(slow.seconds()))
 		case errors.Is(err, errInvalidToken):
 			c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		case errors.Is(err, errTokenRoom):

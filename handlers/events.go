@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/fanout"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // resetNotice is the data of the reset event.
@@ -22,8 +24,9 @@ const resetNotice = "Your place in this room's history is gone (the server resta
 // are all hidden) keeps them present while connected. The resume point is
 // Last-Event-ID, else ?since=; with neither, only live events are sent. A bearer token keeps its own member present
 // instead (and a wrong token is refused, as for posting). The data is HTML,
-// JSON or text (see streamFormat).
-func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
+// JSON or text (see streamFormat). Each stream counts against its client's
+// open streams until it ends (a 429 past them).
+func streamEvents(hub *chat.Hub, streams *Streams, lim *limits.Limits) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		room, err := chat.RoomName(c.Param("room"))
 		if err != nil {
@@ -55,8 +58,13 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 			setStreamHeaders(c.Response().Header())
 			return c.NoContent(http.StatusOK)
 		}
+		release, err := openStream(c, lim)
+		if err != nil {
+			return err
+		}
 		detach, err := hub.Attach(owner, room, binds...)
 		if err != nil {
+			release()
 			return err
 		}
 
@@ -65,12 +73,21 @@ func streamEvents(hub *chat.Hub, streams *Streams) echo.HandlerFunc {
 				return func(func([]byte) error) error { return nil }, 0, nil
 			}
 			b, err := hub.Backlog(room, since)
+			if errors.Is(err, chat.ErrNoRoom) {
+				// The stream waits for the room. A reader resuming from an
+				// id (of the room's earlier life) is sent the reset that
+				// begins the room's next life; since=0 had no place.
+				return func(func([]byte) error) error { return nil }, since, nil
+			}
 			if err != nil {
 				return nil, 0, err
 			}
 			return func(add func([]byte) error) error { return sendBacklog(add, b, room, f) }, b.Last, nil
 		}
-		return streams.serve(c, streamKey(room, f), backlog, detach)
+		return streams.serve(c, streamKey(room, f), backlog, func() {
+			detach()
+			release()
+		})
 	}
 }
 
@@ -127,7 +144,7 @@ func resumePoint(c echo.Context) (since uint64, resume bool, err error) {
 func sendBacklog(send func([]byte) error, b chat.Backlog, room string, f format) error {
 	var buf bytes.Buffer
 	if b.Reset {
-		fanout.AppendEvent(&buf, b.From, "reset", f.reset(b.From))
+		fanout.AppendEvent(&buf, b.From, resetEvent, f.reset(b.From))
 	}
 	for ev, err := range b.Events() {
 		if err != nil {

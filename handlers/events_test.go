@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,8 +110,7 @@ func TestStreamRejectsBadInput(t *testing.T) {
 		{"/rooms/lobby/events?since=-1", nil, http.StatusBadRequest},
 		{"/rooms/lobby/events", http.Header{"Last-Event-Id": {"1e9"}}, http.StatusBadRequest},
 		{"/rooms/lobby/events?m=me", nil, http.StatusBadRequest},
-		// An unknown stream is a 500 in r3labs; a bad name is the client's
-		// mistake and must say so.
+		// A bad name is the client's mistake and must say so.
 		{"/rooms/no%20such/events", nil, http.StatusBadRequest},
 		{"/rooms/" + strings.Repeat("x", 65) + "/events", nil, http.StatusBadRequest},
 	}
@@ -120,9 +120,26 @@ func TestStreamRejectsBadInput(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want %d with a reason", tt.path, status, body, tt.status)
 		}
 	}
-	b.stream("/rooms/first/events", nil) // takes the only room
-	if status, _, body := b.get("/rooms/second/events", nil); status != http.StatusServiceUnavailable {
-		t.Errorf("a room over the limit = %d %q, want 503", status, body)
+}
+
+// A stream to a room that does not exist waits for it without making it:
+// streams to many such rooms take none of the rooms a join may make, and
+// the waiting stream sees the room's events from its creation.
+func TestStreamsNeverMakeRooms(t *testing.T) {
+	srv := newTestServer(t, chat.Config{MaxRooms: 2}, Config{})
+	var waiting []*stream
+	for i := range 5 {
+		waiting = append(waiting, srv.browser(t).stream(fmt.Sprintf("/rooms/anon-%d/events", i), nil))
+	}
+	waitFor(t, 5*time.Second, "the streams", func() bool { return srv.hub.Readers("anon-4") == 1 })
+	if n := srv.hub.Rooms(); n != 0 {
+		t.Fatalf("%d rooms made by streams", n)
+	}
+	alice := srv.browser(t)
+	alice.join("anon-0", "alice")
+	alice.join("lobby", "alice")
+	if ev := waiting[0].next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.name != "" {
+		t.Fatalf("the waiting stream's first event: %+v, want alice's join (no reset: it had no place)", ev)
 	}
 }
 
@@ -250,5 +267,38 @@ func TestBacklogEndsWithTheMemberList(t *testing.T) {
 	case l := <-bare.lists:
 		t.Fatalf("a live-only stream got a member list at the start: %+v", l)
 	default:
+	}
+}
+
+// A stream open while its room is dropped (every member gone, idle) and
+// made again is sent a reset before the new life's first event: its place
+// is gone, and the new ids are far past it.
+func TestStreamThroughARoomsDropAndRebirth(t *testing.T) {
+	clk := newClock()
+	srv := newTestServer(t, chat.Config{RoomIdle: time.Minute, Now: clk.Now}, Config{})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	s := srv.browser(t).stream("/rooms/lobby/events", nil)
+	waitFor(t, 5*time.Second, "the stream", func() bool { return srv.hub.Readers("lobby") == 1 })
+	alice.say("lobby", me, "first life")
+	said := s.next(t, 5*time.Second)
+	if status, _, _ := alice.post("/rooms/lobby/leave", url.Values{"m": {fmt.Sprint(me)}}, nil); status != http.StatusSeeOther {
+		t.Fatalf("leave: %d", status)
+	}
+	left := s.next(t, 5*time.Second)
+	clk.Add(time.Minute)
+	if err := srv.hub.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.hub.Rooms(); n != 0 {
+		t.Fatalf("%d rooms: a watched room without members must still be dropped", n)
+	}
+	alice.join("lobby", "alice")
+	r := s.next(t, 5*time.Second)
+	if r.name != "reset" || r.id <= left.id {
+		t.Fatalf("after the room's rebirth: %+v, want a reset past %d (last id %d)", r, left.id, said.id)
+	}
+	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id != r.id+1 {
+		t.Fatalf("first event of the new life: %+v, want the join at %d", ev, r.id+1)
 	}
 }

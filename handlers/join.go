@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/limits"
 	"github.com/cloakroom/cloakroom/views"
 )
 
@@ -22,9 +23,13 @@ func showJoinPage(c echo.Context) error {
 
 // postJoin makes the browser a member of a room and sends it there. A
 // refusal shows the form again with the reason next to its field. A client
-// that asks for JSON joins as a bot instead (see joinBot).
-func postJoin(hub *chat.Hub) echo.HandlerFunc {
+// that asks for JSON joins as a bot instead (see joinBot). Past the client's
+// joins per minute it is a 429.
+func postJoin(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := spendJoin(c, lim); err != nil {
+			return err
+		}
 		form, err := readForm(c)
 		if err != nil {
 			return err

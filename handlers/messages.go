@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // posted is the JSON answer to a post: the id the message took in the room.
@@ -16,8 +17,9 @@ type posted struct {
 
 // postMessage adds a message to a room as one of the browser's members
 // (form field m, else its latest), or as a bearer token's member. The sender
-// is the server's record of that member, never a name from the form.
-func postMessage(hub *chat.Hub) echo.HandlerFunc {
+// is the server's record of that member, never a name from the form. Past
+// the member's or the client's post limit it is a 429.
+func postMessage(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		form, who, err := memberForm(c, hub)
 		if err != nil {
@@ -25,6 +27,9 @@ func postMessage(hub *chat.Hub) echo.HandlerFunc {
 		}
 		cid, err := clientID(form["cid"], c.Request().Header.Values(idempotencyKey))
 		if err != nil {
+			return err
+		}
+		if who, err = spendPost(c, hub, lim, who); err != nil {
 			return err
 		}
 		room := c.Param("room")

@@ -3,6 +3,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/fanout"
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // Config holds the HTTP layer's settings. Zero fields take defaults.
@@ -22,9 +24,17 @@ type Config struct {
 	// Coalesce is the shortest time between two writes to each reader of
 	// a busy room; see fanout.Config.
 	Coalesce time.Duration
+	// Draining, when set and true, has every new request answered with 503
+	// and Connection: close: the server is shutting down (see main.go).
+	Draining *atomic.Bool
 	// Heartbeat is how often an idle stream is sent a comment, so proxies and
 	// clients can tell a quiet room from a dead connection.
 	Heartbeat time.Duration
+	// Limits are the per-client limits; nil limits nothing.
+	Limits *limits.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
+	// names the client a request counts as; nil trusts nobody.
+	TrustedProxies limits.Proxies
 }
 
 func (c Config) withDefaults() Config {
@@ -46,13 +56,16 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// Nothing here trusts X-Forwarded-For; a deployment behind a proxy that
-	// needs real client addresses must set this deliberately.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Only trusted proxies may say whom they forward for; nothing else is
+	// believed about a client's address.
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 
 	e.Use(requestLogger(cfg.Logger, e.HTTPErrorHandler))
 	e.Use(middleware.Recover())
+	if cfg.Draining != nil {
+		e.Use(refuseWhileDraining(cfg.Draining))
+	}
 	e.Use(securityHeaders)
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 
@@ -62,12 +75,12 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
 
 	get("/", showJoinPage)
-	e.POST("/join", postJoin(hub))
+	e.POST("/join", postJoin(hub, cfg.Limits))
 	get("/rooms/:room", showRoomPage(hub))
 	get("/rooms/:room/messages", showHistory(hub))
-	e.POST("/rooms/:room/messages", postMessage(hub))
+	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits))
 	e.POST("/rooms/:room/leave", postLeave(hub))
-	get("/rooms/:room/events", streamEvents(hub, streams))
+	get("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
 	get("/healthz", healthz)
 	get("/static/*", staticFiles())
 	get("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>

@@ -3,7 +3,9 @@ package handlers
 import (
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,4 +86,20 @@ func isHTMX(c echo.Context) bool {
 // which are better served plain text.
 func wantsHTML(c echo.Context) bool {
 	return !isHTMX(c) && strings.Contains(c.Request().Header.Get("Accept"), "text/html")
+}
+
+// refuseWhileDraining answers every request with 503 and Connection: close
+// once draining is true, health checks included, so that a balancer stops
+// sending clients here while the requests already in flight finish.
+func refuseWhileDraining(draining *atomic.Bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !draining.Load() {
+				return next(c)
+			}
+			c.Response().Header().Set("Connection", "close")
+			c.Response().Header().Set("Retry-After", "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is shutting down")
+		}
+	}
 }

@@ -277,13 +277,17 @@ func TestDroppedRoomStreamsAgain(t *testing.T) {
 	if n := srv.hub.Rooms(); n != 0 {
 		t.Fatalf("%d rooms after the sweep, want 0", n)
 	}
+	// A reader resuming from the former life waits for the room, and is
+	// reset when its next life begins.
 	s = alice.stream("/rooms/lobby/events", http.Header{"Last-Event-Id": {strconv.FormatUint(old+1, 10)}})
-	if r := s.next(t, 5*time.Second); r.name != "reset" || r.id <= old+1 {
+	waitFor(t, 5*time.Second, "the stream", func() bool { return srv.hub.Readers("lobby") == 1 })
+	alice.join("lobby", "alice")
+	r := s.next(t, 5*time.Second)
+	if r.name != "reset" || r.id <= old+1 {
 		t.Fatalf("resuming in the new room: %+v, want a reset past %d", r, old+1)
 	}
-	alice.join("lobby", "alice")
-	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id <= old+1 {
-		t.Fatalf("join in the new room: %+v", ev)
+	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id != r.id+1 {
+		t.Fatalf("join in the new room: %+v, want id %d", ev, r.id+1)
 	}
 }
 

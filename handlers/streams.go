@@ -48,14 +48,25 @@ func (s *Streams) Publish(d chat.Delivery) {
 		}
 		var name string
 		var data []byte
-		if d.Event.Kind == chat.KindMembers {
+		switch d.Event.Kind {
+		case chat.KindMembers:
 			name, data = membersEvent, f.members(d.Room, d.Event.ID, d.Members, d.Seq)
-		} else {
+		case chat.KindReset:
+			name, data = resetEvent, f.reset(d.Event.ID)
+		default:
 			data = f.event(d.Room, d.Event, d.Event.Affects(), d.Members, d.Seq)
 		}
-		s.fan.Publish(key, fanout.NewFrame(d.Event.ID, name, data))
+		frame := fanout.NewFrame(d.Event.ID, name, data)
+		// A room's new life concerns only readers who had a place in an
+		// earlier one; the others just see its events from the start.
+		frame.Placed = d.Event.Kind == chat.KindReset
+		s.fan.Publish(key, frame)
 	}
 }
+
+// resetEvent names the event that tells a reader its place in the room's
+// history is gone; its id is the point the reader is now at.
+const resetEvent = "reset"
 
 // membersEvent names the event that carries a room's member list after a
 // change of presence. Its id is the room's newest event's: it is not a
@@ -66,6 +77,20 @@ const membersEvent = "members"
 // http.Server.Shutdown neither waits for nor closes the connections the
 // streams took over.
 func (s *Streams) Close() { s.fan.Close() }
+
+// Wait waits, until ctx ends, for the streams that Close ended to finish
+// writing what they had begun and close their connections.
+func (s *Streams) Wait(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.fan.Readers() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 // backlogChunk is how many bytes of a backlog go out in one write.
 const backlogChunk = 32 << 10
@@ -123,6 +148,10 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add func([]byte) error) error, last uint64) error {
 	// A backlog's lag runs from when each chunk is made: a reader on a slow
 	// link may take long over a long backlog, as long as it keeps reading.
+	// A backlog stops after the chunk under way once the reader has ended
+	// (the server closing, or the client gone): a long one to a slow reader
+	// could otherwise outlast the shutdown by minutes. Each chunk is whole
+	// events, and the first carries the response head.
 	var pending []byte
 	add := func(b []byte) error {
 		pending = append(pending, b...)
@@ -131,15 +160,28 @@ func (s *Streams) stream(ctx context.Context, rd *fanout.Reader, write func(add 
 		}
 		err := rd.Send([][]byte{pending}, time.Now())
 		pending = pending[:0]
+		if err == nil {
+			err = rd.Err()
+		}
 		return err
 	}
 	if err := write(add); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	// Also puts the response head on the wire when there was no backlog.
 	if err := rd.Send([][]byte{pending}, time.Now()); err != nil {
-		return err
+		return endedBy(rd, err)
 	}
 	pending = nil
 	return rd.Serve(ctx, last)
+}
+
+// endedBy is why a stream whose write failed with err ended: the reader's
+// cause if it had ended (cut off: the failed write is the abort's doing),
+// else err.
+func endedBy(rd *fanout.Reader, err error) error {
+	if cause := rd.Err(); cause != nil {
+		return cause
+	}
+	return err
 }

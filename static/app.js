@@ -504,6 +504,7 @@ function room(log) {
         return;
       }
       showComposerError(failureReason(ctx, status));
+      if (status === 429) clearWhenAllowed(retryAfter(ctx));
     });
 
     onForm('htmx:error', () => {
@@ -521,13 +522,35 @@ function room(log) {
     });
   }
 
-  // The server answers a refused message with a plain-text reason.
+  // The server answers a refused message with a plain-text reason. Past a
+  // rate limit (429) the page says when sending works again; the typed text
+  // stays, as after any refusal.
   function failureReason(ctx, status) {
+    const wait = retryAfter(ctx);
+    if (status === 429 && wait > 0) return 'Slow down — you can send again in ' + wait + ' s.';
     const type = ctx?.response?.headers?.get('Content-Type') || '';
     let reason = typeof ctx?.text === 'string' ? ctx.text.trim() : '';
     if (type.includes('html')) reason = '';
     if (reason.length > 300) reason = reason.slice(0, 300) + '…';
     return reason || 'Could not send the message (error ' + status + ').';
+  }
+
+  // retryAfter reads a response's Retry-After in seconds (0 if none).
+  function retryAfter(ctx) {
+    const v = ctx?.response?.headers?.get('Retry-After') || '';
+    return /^[0-9]+$/.test(v) ? Number(v) : 0;
+  }
+
+  // clearWhenAllowed takes the "Slow down" notice away once its wait is
+  // over, unless something else is shown by then.
+  let slowDownTimer = 0;
+  function clearWhenAllowed(seconds) {
+    clearTimeout(slowDownTimer);
+    if (!(seconds > 0)) return;
+    const shown = composerError?.textContent;
+    slowDownTimer = setTimeout(() => {
+      if (composerError?.textContent === shown) showComposerError('');
+    }, seconds * 1000);
   }
 
   // ---------------------------------------------------------------------
