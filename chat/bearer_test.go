@@ -38,7 +38,7 @@ func TestBearerDiesWithMember(t *testing.T) {
 			if diff := cmp.Diff(Holder{Owner: bearerOwner(d), Room: "lobby", Member: m.ID}, hd); diff != "" {
 				t.Fatalf("Holder (-want +got):\n%s", diff)
 			}
-			if _, err := h.Post(hd.Owner, "lobby", hd.Member, "hello"); err != nil {
+			if _, err := h.Post(hd.Owner, "lobby", hd.Member, "hello", ""); err != nil {
 				t.Fatalf("Post as the bearer: %v", err)
 			}
 			tt.gone(t, h, clk, hd)
@@ -69,7 +69,7 @@ func TestBearerOwnership(t *testing.T) {
 	if _, err := h.JoinBearer(d, "lobby", "bot2"); !errors.Is(err, errBearerInUse) {
 		t.Errorf("second JoinBearer with one digest: %v, want errBearerInUse", err)
 	}
-	if _, err := h.Post("browser", "lobby", m.ID, "hi"); !errors.Is(err, ErrNotMember) {
+	if _, err := h.Post("browser", "lobby", m.ID, "hi", ""); !errors.Is(err, ErrNotMember) {
 		t.Errorf("a browser posting as the bearer's member: %v, want ErrNotMember", err)
 	}
 }

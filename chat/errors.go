@@ -24,6 +24,8 @@ var (
 	ErrMessageTooLong    = errors.New("chat: the message is too long")
 	ErrNoRoom            = errors.New("chat: no such room")
 	ErrInvalidLimit      = fmt.Errorf("chat: limit must be a number from 1 to %d", MaxPage)
+	ErrInvalidClientID   = fmt.Errorf("chat: a message id is 1 to %d characters of visible ASCII (! to ~, no spaces)", MaxClientID)
+	ErrClientIDReused    = errors.New("chat: this message id was already used for a different message; a message sent again must carry the same text")
 )
 
 // A TextLimit names the limit a message went over.

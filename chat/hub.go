@@ -199,10 +199,22 @@ func (h *Hub) Leave(owner, roomName string, id uint64) error {
 
 // Post adds a message by the owner's member (0: the owner's latest) to a
 // room. The text is normalised by MessageText first.
-func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error) {
+//
+// cid, if not "", is the client's own id for the message (see ClientID),
+// so that a client unsure whether its post arrived can send it again: while
+// the room keeps a message of the same member under that id, Post returns
+// that message, publishes nothing and stores nothing. The same id with
+// another text is ErrClientIDReused, a malformed one ErrInvalidClientID.
+// Each member's ids are its own.
+func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, error) {
 	text, err := MessageText(text)
 	if err != nil {
 		return Event{}, err
+	}
+	if cid != "" {
+		if cid, err = ClientID(cid); err != nil {
+			return Event{}, err
+		}
 	}
 	var posted Event
 	err = h.withRoom(roomName, false, func(r *room, now time.Time) error {
@@ -214,7 +226,16 @@ func (h *Hub) Post(owner, roomName string, id uint64, text string) (Event, error
 		if m.streams == 0 {
 			m.awaySince = now // posting counts as being present
 		}
-		posted, err = r.append(h, Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text})
+		ev := Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text}
+		if cid == "" {
+			posted, err = r.append(h, ev)
+			return err
+		}
+		var appended bool
+		posted, appended, err = r.appendOnce(h, ev, scopedClientID(m.id, cid))
+		if err == nil && !appended && (posted.Kind != KindMessage || posted.Member != m.id || posted.Text != text) {
+			posted, err = Event{}, ErrClientIDReused
+		}
 		return err
 	})
 	if err == ErrNoRoom {

@@ -103,7 +103,7 @@ func TestJoinPostLeave(t *testing.T) {
 	h, f, _ := newTestHub(t, Config{})
 	alice := mustJoin(t, h, "browser-a", "Lobby", "Alice")
 	bob := mustJoin(t, h, "browser-b", "lobby", "bob")
-	if _, err := h.Post("browser-a", "LOBBY", 0, " hi\r\nthere "); err != nil {
+	if _, err := h.Post("browser-a", "LOBBY", 0, " hi\r\nthere ", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Leave("browser-b", "lobby", 0); err != nil {
@@ -224,15 +224,15 @@ func TestPostIsByTheOwnersMember(t *testing.T) {
 		{"stranger", 0, "", ErrNotMember},
 	}
 	for _, tt := range tests {
-		ev, err := h.Post(tt.owner, "lobby", tt.member, "hello")
+		ev, err := h.Post(tt.owner, "lobby", tt.member, "hello", "")
 		if err != tt.err || ev.Name != tt.name {
 			t.Errorf("Post(%q, %d) = %q, %v; want %q, %v", tt.owner, tt.member, ev.Name, err, tt.name, tt.err)
 		}
 	}
-	if _, err := h.Post("a", "nowhere", 0, "hello"); err != ErrNotMember {
+	if _, err := h.Post("a", "nowhere", 0, "hello", ""); err != ErrNotMember {
 		t.Errorf("post to a missing room = %v, want ErrNotMember", err)
 	}
-	if _, err := h.Post("a", "lobby", 0, "   "); err != ErrEmptyMessage {
+	if _, err := h.Post("a", "lobby", 0, "   ", ""); err != ErrEmptyMessage {
 		t.Errorf("blank post = %v, want ErrEmptyMessage", err)
 	}
 	if n := len(f.events()); n != 6 {
@@ -244,7 +244,7 @@ func TestBacklogResumePoints(t *testing.T) {
 	h, f, _ := newTestHub(t, Config{History: 5})
 	mustJoin(t, h, "a", "lobby", "alice")
 	for i := 0; i < 7; i++ {
-		if _, err := h.Post("a", "lobby", 0, "m"); err != nil {
+		if _, err := h.Post("a", "lobby", 0, "m", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -315,7 +315,7 @@ func TestHistoryIsSealed(t *testing.T) {
 	h, _, _ := newTestHub(t, Config{})
 	mustJoin(t, h, "a", "lobby", "alice")
 	secret := "the eagle lands at noon"
-	if _, err := h.Post("a", "lobby", 0, secret); err != nil {
+	if _, err := h.Post("a", "lobby", 0, secret, ""); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := h.log.Read("lobby", 0, 0)
@@ -387,7 +387,7 @@ func TestConcurrentPostsKeepOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				if _, err := h.Post(owner, "lobby", 0, "x"); err != nil {
+				if _, err := h.Post(owner, "lobby", 0, "x", ""); err != nil {
 					t.Error(err)
 					return
 				}

@@ -13,7 +13,7 @@ func overflowedRoom(t *testing.T) *Hub {
 	h, _, _ := newTestHub(t, Config{History: 30})
 	mustJoin(t, h, "a", "lobby", "Alice")
 	for i := range 40 {
-		if _, err := h.Post("a", "lobby", 0, fmt.Sprint("m", i)); err != nil {
+		if _, err := h.Post("a", "lobby", 0, fmt.Sprint("m", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -127,7 +127,7 @@ func TestPostingKeepsAMemberPresent(t *testing.T) {
 	for range 5 {
 		clk.Add(50 * time.Second)
 		must(t, h.Sweep())
-		if _, err := h.Post("curl", "lobby", bot.ID, "still here"); err != nil {
+		if _, err := h.Post("curl", "lobby", bot.ID, "still here", ""); err != nil {
 			t.Fatalf("a member that posts every 50 s was removed: %v", err)
 		}
 	}

@@ -73,6 +73,15 @@ const maxConflicts = 8
 // its place as associated data, so when the log has moved on it is sealed
 // again for the next place.
 func (r *room) append(h *Hub, ev Event) (Event, error) {
+	ev, _, err := r.appendOnce(h, ev, "")
+	return ev, err
+}
+
+// appendOnce is append for an event the log keeps under a client's id (cid,
+// "" for none; see scopedClientID). If the room still keeps an event under
+// that id, that event is returned, opened from its record, with appended
+// false, and nothing is stored or queued: the client sent it again.
+func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 	// The form the record keeps, so a reader sees the same value live and
 	// from history: UTC, nanoseconds, no monotonic reading.
 	ev.Time = time.Unix(0, ev.Time.UnixNano()).UTC()
@@ -80,21 +89,25 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 		ev.ID = r.newest + 1
 		sealed, err := h.box.Seal(r.name, ev.payload(), associatedData(r.name, ev.ID, ev.Member))
 		if err != nil {
-			return Event{}, fmt.Errorf("seal event: %w", err)
+			return Event{}, false, fmt.Errorf("seal event: %w", err)
 		}
-		_, _, err = h.log.Append(r.name, r.newest, Record{ID: ev.ID, Member: ev.Member, Sealed: sealed})
+		stored, appended, err := h.log.Append(r.name, r.newest, Record{ID: ev.ID, Member: ev.Member, CID: cid, Sealed: sealed})
+		if err == nil && !appended {
+			first, err := h.open(r.name, stored)
+			return first, false, err
+		}
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, ErrConflict) {
-			return Event{}, fmt.Errorf("append event: %w", err)
+			return Event{}, false, fmt.Errorf("append event: %w", err)
 		}
 		if tries == maxConflicts {
-			return Event{}, errTooManyConflicts
+			return Event{}, false, errTooManyConflicts
 		}
 		_, newest, ok, err := h.log.Bounds(r.name)
 		if err != nil {
-			return Event{}, fmt.Errorf("append event: %w", err)
+			return Event{}, false, fmt.Errorf("append event: %w", err)
 		}
 		if ok {
 			r.newest = newest
@@ -109,7 +122,7 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 		d.Members, d.Seq = r.memberList(), r.seq
 	}
 	r.outbox = append(r.outbox, d)
-	return ev, nil
+	return ev, true, nil
 }
 
 // memberList returns the members sorted by name.

@@ -231,7 +231,7 @@ func TestStreamChurnLeavesNothing(t *testing.T) {
 				if rng.IntN(4) == 0 {
 					text = big
 				}
-				_, _ = srv.hub.Post(owner, room, m.ID, text)
+				_, _ = srv.hub.Post(owner, room, m.ID, text, "")
 				time.Sleep(time.Millisecond) // a busy room, not a flood
 			}
 			_ = srv.hub.Leave(owner, room, m.ID)

@@ -24,6 +24,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrMessageTooLong):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, chat.ErrClientIDReused):
+		return http.StatusUnprocessableEntity
+	case isClientIDError(err):
+		return http.StatusBadRequest
 	case errors.Is(err, chat.ErrNotMember), errors.Is(err, errTokenRoom):
 		return http.StatusForbidden
 	case errors.Is(err, errInvalidToken):
@@ -91,9 +95,9 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		case errors.Is(err, errTokenRoom):
 			c.Response().Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		}
-		if c.Request().Method == http.MethodHead {
-			err = c.NoContent(status)
-		} else if wantsJSON(c) {
+		// HEAD is answered as GET would be, headers and all; net/http
+		// drops the body.
+		if wantsJSON(c) {
 			err = c.JSON(status, jsonError{Error: msg, Field: fieldOf(err)})
 		} else if wantsHTML(c) {
 			err = render(c, status, views.ErrorPage(status, msg, backFrom(c)))
@@ -126,6 +130,8 @@ func fieldOf(err error) string {
 		return "text"
 	case errors.Is(err, chat.ErrInvalidLimit):
 		return "limit"
+	case isClientIDError(err):
+		return "cid"
 	}
 	return ""
 }

@@ -52,6 +52,12 @@ func streamEvents(hub *chat.Hub, streams *Streams, lim *limits.Limits) echo.Hand
 			}
 			owner, binds = who.owner, []chat.Bind{{Member: who.id}}
 		}
+		if c.Request().Method == http.MethodHead {
+			// The answer's head only: no stream, no reader counted, and the
+			// connection stays net/http's.
+			setStreamHeaders(c.Response().Header())
+			return c.NoContent(http.StatusOK)
+		}
 		release, err := openStream(c, lim)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -38,11 +39,19 @@ func postJoin(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 			return joinBot(c, hub, f.Room, f.Username)
 		}
 		room, roomErr := chat.RoomName(f.Room)
+		_, _, nameErr := chat.Nickname(f.Username)
+		if !wantsHTML(c) {
+			// curl and scripts get the reason as one line, from the error
+			// handler; only a browser gets the form again.
+			if err := cmp.Or(roomErr, nameErr); err != nil {
+				return err
+			}
+		}
 		if roomErr != nil {
 			f.RoomError = userMessage(roomErr, http.StatusBadRequest)
 		}
-		if _, _, err := chat.Nickname(f.Username); err != nil {
-			f.UsernameError = userMessage(err, http.StatusBadRequest)
+		if nameErr != nil {
+			f.UsernameError = userMessage(nameErr, http.StatusBadRequest)
 		}
 		if f.RoomError != "" || f.UsernameError != "" {
 			return render(c, http.StatusBadRequest, views.JoinPage(f))
@@ -50,6 +59,8 @@ func postJoin(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 
 		m, err := hub.Join(renewSession(c, hub), room, f.Username)
 		switch {
+		case err != nil && !wantsHTML(c):
+			return err
 		case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrTooManyNames):
 			f.UsernameError = userMessage(err, http.StatusConflict)
 		case errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyRooms):

@@ -25,11 +25,17 @@ func postMessage(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		cid, err := clientID(form["cid"], c.Request().Header.Values(idempotencyKey))
+		if err != nil {
+			return err
+		}
 		if who, err = spendPost(c, hub, lim, who); err != nil {
 			return err
 		}
 		room := c.Param("room")
-		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"))
+		// A repeat (the same cid) gets the first post's event, and so the
+		// same answer below.
+		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"), cid)
 		if err != nil {
 			return who.gone(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 
 	"github.com/a-h/templ"
@@ -41,6 +42,12 @@ func readForm(c echo.Context) (url.Values, error) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the form is larger than the server accepts")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// http.Server.ReadTimeout passed while the body was on its way.
+			// The rest of it is not coming: the connection ends here.
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			return nil, echo.NewHTTPError(http.StatusRequestTimeout, "the request's body arrived too slowly; send it again")
 		}
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "the form could not be read")
 	}

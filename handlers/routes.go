@@ -61,24 +61,29 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 
+	e.Use(requestLogger(cfg.Logger, e.HTTPErrorHandler))
 	e.Use(middleware.Recover())
-	e.Use(requestLogger(cfg.Logger))
 	if cfg.Draining != nil {
 		e.Use(refuseWhileDraining(cfg.Draining))
 	}
 	e.Use(securityHeaders)
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 
-	e.GET("/", showJoinPage)
+	// HEAD is answered wherever GET is, with GET's status and headers and
+	// no body: net/http drops what a handler writes, and the event stream
+	// answers its head without starting.
+	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
+
+	get("/", showJoinPage)
 	e.POST("/join", postJoin(hub, cfg.Limits))
-	e.GET("/rooms/:room", showRoomPage(hub))
-	e.GET("/rooms/:room/messages", showHistory(hub))
+	get("/rooms/:room", showRoomPage(hub))
+	get("/rooms/:room/messages", showHistory(hub))
 	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits))
 	e.POST("/rooms/:room/leave", postLeave(hub))
-	e.GET("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
-	e.GET("/healthz", healthz)
-	e.GET("/static/*", staticFiles())
-	e.GET("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
+	get("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
+	get("/healthz", healthz)
+	get("/static/*", staticFiles())
+	get("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
 	return e
 }
 

@@ -2,13 +2,13 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -22,34 +22,60 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
+		// A window this page opens (a link in a message) gets no handle
+		// back to it, and neither does one that opened it.
+		if trustworthy(c) {
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		}
 		return next(c)
 	}
 }
 
-// requestLogger logs one line per request: method, path, status and time.
-// The query (which may hold a name being joined) and the body (message
-// text) are never logged, nor are cookies or the Authorization header (a
-// bot's token).
-func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
-	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogMethod:  true,
-		LogURIPath: true,
-		LogStatus:  true,
-		LogLatency: true,
-		LogError:   true,
-		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			status := v.Status
-			if v.Error != nil && !c.Response().Committed {
-				// The error handler has not answered yet; this is the
-				// status it will answer with (Echo only knows its own
-				// HTTPError's).
-				status = statusOf(v.Error)
+// trustworthy reports whether browsers count the request's origin as
+// potentially trustworthy (W3C Secure Contexts §3.1): HTTPS (a proxy's
+// X-Forwarded-Proto included) or a loopback host. Only there do they apply
+// Cross-Origin-Opener-Policy; elsewhere (plain http:// on a LAN address)
+// Chromium ignores it and logs an error to the console on every page.
+func trustworthy(c echo.Context) bool {
+	if c.Scheme() == "https" {
+		return true
+	}
+	host := c.Request().Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requestLogger logs one line per request: method, path, the status sent
+// and the time taken. A handler's error is answered here, by answer (the
+// error handler), before the line is written, so the line has the status
+// that went out, whoever chose it; Echo then has no error left to handle.
+// It is the outermost middleware, so that a refusal by any other (a
+// cross-origin POST, a recovered panic) is logged too. The query (which may
+// hold a name being joined) and the body (message text) are never logged,
+// nor are cookies or the Authorization header (a bot's token).
+func requestLogger(log *slog.Logger, answer func(error, echo.Context)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			if err := next(c); err != nil {
+				answer(err, c)
 			}
-			log.Info("request", "method", v.Method, "path", v.URIPath, "status", status,
-				"duration_ms", float64(v.Latency)/float64(time.Millisecond))
+			path := c.Request().URL.Path
+			if path == "" {
+				path = "/"
+			}
+			log.Info("request", "method", c.Request().Method, "path", path, "status", c.Response().Status,
+				"duration_ms", float64(time.Since(start))/float64(time.Millisecond))
 			return nil
-		},
-	})
+		}
+	}
 }
 
 func isHTMX(c echo.Context) bool {

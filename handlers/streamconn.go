@@ -43,9 +43,7 @@ type streamConn struct {
 func (s *streamConn) open(c echo.Context, gone func()) {
 	res := c.Response()
 	h := res.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set(echo.HeaderCacheControl, "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx would hold events back otherwise
+	setStreamHeaders(h)
 	s.res = res
 
 	if c.Request().ProtoMajor == 1 {
@@ -63,6 +61,13 @@ func (s *streamConn) open(c echo.Context, gone func()) {
 		s.Abort()
 	}
 	res.WriteHeader(http.StatusOK)
+}
+
+// setStreamHeaders sets the headers of an event stream's response.
+func setStreamHeaders(h http.Header) {
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would hold events back otherwise
 }
 
 // takeOver keeps a hijacked connection and writes the response head into

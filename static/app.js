@@ -378,6 +378,52 @@ function room(log) {
   let sending = false;
   let sentText = ''; // what the request in flight carries
 
+  // Each composed message carries an id of its own (Idempotency-Key), so
+  // that sending it again cannot make it appear twice: the server answers a
+  // repeat as it answered the first time. A send that fails on the way (no
+  // answer, or a server error: the message may have been posted all the
+  // same) is retried once, with the same id and text. The id lasts until
+  // the message is sent, or its text is changed.
+  const RETRY_DELAY = 1000; // ms: a moment for a server that is restarting or overloaded
+  let outgoing = null;      // {cid, text}: the message not yet known to be posted
+  let retryNext = false;    // the next request is the retry
+  let retried = false;      // the message has had its retry
+  let mendable = false;     // the request in flight failed in a way a retry may mend
+  let retryTimer = 0;
+
+  function newMessageID() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // messageFor says what a request sends: the retry sends exactly what the
+  // first attempt did, even if more was typed meanwhile; a send by hand
+  // keeps the id while the text is the same.
+  function messageFor(ctx) {
+    clearTimeout(retryTimer);
+    if (retryNext) {
+      retryNext = false;
+      ctx.request.body.set('text', outgoing.text);
+    } else {
+      retried = false;
+      if (outgoing?.text !== text.value) outgoing = { cid: newMessageID(), text: text.value };
+    }
+    ctx.request.headers['Idempotency-Key'] = outgoing.cid;
+    return outgoing.text;
+  }
+
+  function retrySoon() {
+    retried = true;
+    showComposerError('Could not send — trying again…');
+    retryTimer = setTimeout(() => {
+      // A box emptied meanwhile means the writer gave the message up.
+      if (sending || isBlank()) return;
+      retryNext = true;
+      form.requestSubmit();
+    }, RETRY_DELAY);
+  }
+
   function showComposerError(message) {
     if (composerError) composerError.textContent = message;
   }
@@ -440,14 +486,16 @@ function room(log) {
         }
         return;
       }
-      sentText = text.value;
+      sentText = messageFor(e.detail.ctx);
       setSending(true);
     });
 
     onForm('htmx:after:request', (e) => {
       const ctx = e.detail?.ctx;
       const status = ctx?.response?.status || 0;
+      mendable = status >= 500;
       if (status >= 200 && status < 300) {
+        outgoing = null;
         // Keep whatever was typed while the message was on its way.
         text.value = text.value.startsWith(sentText) ? text.value.slice(sentText.length).replace(/^\n+/, '') : text.value;
         autoGrow();
@@ -460,11 +508,14 @@ function room(log) {
     });
 
     onForm('htmx:error', () => {
+      mendable = true;
       showComposerError('Could not send — check your connection.');
     });
 
     onForm('htmx:finally:request', () => {
       setSending(false);
+      if (mendable && !retried && outgoing) retrySoon();
+      mendable = false;
       // Disabling Send took focus from it; give it to the text box.
       const active = document.activeElement;
       if (!active || active === document.body || active === sendButton) text.focus();

@@ -264,7 +264,7 @@ func testSealed(t *testing.T, l chat.Log) {
 		t.Fatal(err)
 	}
 	secret := "the eagle lands at noon"
-	posted, err := h.Post("browser", "lobby", m.ID, secret)
+	posted, err := h.Post("browser", "lobby", m.ID, secret, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func testSealed(t *testing.T, l chat.Log) {
 		}
 	}
 	// The hub did not write that record; its next post goes after it.
-	next, err := h.Post("browser", "lobby", m.ID, "after the other writer")
+	next, err := h.Post("browser", "lobby", m.ID, "after the other writer", "")
 	if err != nil || next.ID != copied.ID+1 {
 		t.Fatalf("post after another writer = id %d, %v; want %d", next.ID, err, copied.ID+1)
 	}
