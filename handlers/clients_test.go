@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -51,21 +50,7 @@ func (s *testServer) browserFrom(t *testing.T, ip string) *browser {
 // status; the body is closed when the test ends.
 func (b *browser) open(path string, header http.Header) *http.Response {
 	b.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.srv.URL+path, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	client := *b.client
-	client.Timeout = 0
-	resp, err := client.Do(req)
-	if err != nil {
-		cancel()
-		b.t.Fatal(err)
-	}
+	resp, cancel := b.request(path, header)
 	b.t.Cleanup(func() {
 		cancel()
 		resp.Body.Close()

@@ -206,9 +206,9 @@ func (b *browser) stream(path string, header http.Header) *stream {
 	return b.streamThrough(path, header, nil)
 }
 
-// streamThrough is stream with the response body read through wrap, to
-// play a slow reader.
-func (b *browser) streamThrough(path string, header http.Header, wrap func(io.Reader) io.Reader) *stream {
+// request starts a stream request and returns its response, whatever the
+// status, and the function that ends it.
+func (b *browser) request(path string, header http.Header) (*http.Response, context.CancelFunc) {
 	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.srv.URL+path, nil)
@@ -225,6 +225,14 @@ func (b *browser) streamThrough(path string, header http.Header, wrap func(io.Re
 		cancel()
 		b.t.Fatal(err)
 	}
+	return resp, cancel
+}
+
+// streamThrough is stream with the response body read through wrap, to
+// play a slow reader.
+func (b *browser) streamThrough(path string, header http.Header, wrap func(io.Reader) io.Reader) *stream {
+	b.t.Helper()
+	resp, cancel := b.request(path, header)
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
