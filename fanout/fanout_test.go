@@ -620,3 +620,26 @@ func TestCutAbortsBeforeCloseCanHandBack(t *testing.T) {
 		}
 	}
 }
+
+// A wake-up that brings only frames the reader was already sent (its
+// backlog overlapped the live frames) writes nothing, and must leave no lag
+// behind: a quiet room after it does not get the reader cut off.
+func TestSkippedFramesLeaveNoLag(t *testing.T) {
+	h := New(Config{Coalesce: -1, MaxLag: 50 * time.Millisecond, Check: 10 * time.Millisecond})
+	c := newConn(true)
+	r, _ := h.Subscribe("room", c)
+	wait := serve(r, 5)
+	h.Publish("room", NewFrame(4, "", []byte("in the backlog")))
+	h.Publish("room", NewFrame(5, "", []byte("in the backlog too")))
+	waitFor(t, func() bool {
+		r.topic.mu.Lock()
+		defer r.topic.mu.Unlock()
+		return r.next == r.topic.head
+	})
+	time.Sleep(300 * time.Millisecond) // six times MaxLag, thirty watchdog looks
+	if err := r.Err(); err != nil {
+		t.Fatalf("a reader that had everything was cut off: %v", err)
+	}
+	r.Close()
+	_ = wait()
+}

@@ -190,6 +190,11 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 				return r.failed(err)
 			}
 			if len(bufs) == 0 {
+				// All were sent before (or are not for this reader):
+				// nothing is being written, whatever take marked.
+				r.mu.Lock()
+				r.writing = time.Time{}
+				r.mu.Unlock()
 				continue
 			}
 		}
