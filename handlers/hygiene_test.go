@@ -59,18 +59,7 @@ func TestAccessLogStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := strings.Count(logs.String(), "msg=request")
-			var body io.Reader
-			if tt.form != nil {
-				body = strings.NewReader(tt.form.Encode())
-			}
-			req, err := http.NewRequest(tt.method, srv.URL+tt.path, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			for k, v := range tt.header {
-				req.Header[k] = v
-			}
+			req := formRequest(t, tt.method, srv.URL+tt.path, tt.form, tt.header)
 			if status, _, body := tt.b.do(req); status != tt.status {
 				t.Fatalf("%d %.100q, want %d", status, body, tt.status)
 			}
@@ -300,18 +289,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 	for _, tt := range tests {
 		for _, cl := range clients {
 			t.Run(tt.name+", "+cl.name, func(t *testing.T) {
-				var body io.Reader
-				if tt.form != nil {
-					body = strings.NewReader(tt.form.Encode())
-				}
-				req, err := http.NewRequest(tt.method, srv.URL+tt.path, body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				for k, v := range cl.header {
-					req.Header[k] = v
-				}
+				req := formRequest(t, tt.method, srv.URL+tt.path, tt.form, cl.header)
 				resp, err := alice.client.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -415,4 +393,23 @@ func TestCrossOriginOpenerPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// formRequest makes a request with form as its urlencoded body (none if
+// nil) and header's fields added.
+func formRequest(t *testing.T, method, target string, form url.Values, header http.Header) *http.Request {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return req
 }
