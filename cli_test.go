@@ -232,6 +232,20 @@ func TestSay(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "That name is taken in this room.") {
 		t.Errorf("say under a taken name: %v, want the server's sentence", err)
 	}
+
+	// Another name with the same file: the kept bot leaves first, so its
+	// name is free for the next say under it.
+	if err := say("--server", base, "--token-file", tokenFile, "--name", "scripter", "lobby", "hi"); err != nil {
+		t.Fatalf("say as another name: %v", err)
+	}
+	if err := sayAs("back again"); err != nil {
+		t.Fatalf("say under the first name again: %v", err)
+	}
+	want = append(want, "leave bot#2", "join scripter#3", "message scripter#3: hi",
+		"leave scripter#3", "join bot#4", "message bot#4: back again")
+	if diff := cmp.Diff(want, roomHistory(t, base, "lobby", len(want))); diff != "" {
+		t.Errorf("history after a change of name (-want +got):\n%s", diff)
+	}
 }
 
 // tail prints events as they come, in text and in JSON, one line per line of

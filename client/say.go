@@ -60,7 +60,12 @@ func Say(ctx context.Context, cfg SayConfig) (uint64, error) {
 	bot, err := loadBot(cfg.TokenFile)
 	if err != nil || bot.Server != cfg.Server || bot.Room != cfg.Room || bot.Name != cfg.Name {
 		// No usable bot (no file yet, another room or name, a damaged
-		// file): a new join replaces it.
+		// file): a new join replaces it. A bot of this room under another
+		// name leaves first, or it would hold its name (and the token
+		// to free it would be lost) until it is removed for being away.
+		if err == nil && bot.Server == cfg.Server && bot.Room == cfg.Room {
+			leave(ctx, hc, cfg, bot)
+		}
 		if bot, err = joinAndKeep(ctx, hc, cfg); err != nil {
 			return 0, err
 		}
@@ -88,6 +93,20 @@ func joinAndKeep(ctx context.Context, hc *http.Client, cfg SayConfig) (Bot, erro
 		return Bot{}, err
 	}
 	return bot, nil
+}
+
+// leave takes a kept bot out of its room. It is best effort: a token the
+// server refuses belongs to a member that has gone already.
+func leave(ctx context.Context, hc *http.Client, cfg SayConfig, bot Bot) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.Server+"/rooms/"+url.PathEscape(bot.Room)+"/leave", nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+bot.Token)
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
 }
 
 // post sends the text as the bot and returns the new message's id.
@@ -219,7 +238,7 @@ func SayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if fs.NArg() != 2 {
 		fs.Usage()
-		return fmt.Errorf("say needs ROOM and TEXT (got %d arguments)", fs.NArg())
+		return fmt.Errorf("say needs ROOM and TEXT (got %d arguments; flags go before ROOM)", fs.NArg())
 	}
 	room := strings.ToLower(fs.Arg(0))
 	if !roomPattern.MatchString(room) {
@@ -242,7 +261,7 @@ func oneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return "", fmt.Errorf("%s needs %s (got %d arguments)", strings.TrimPrefix(fs.Name(), "cloakroom "), what, fs.NArg())
+		return "", fmt.Errorf("%s needs %s (got %d arguments; flags go before ROOM)", strings.TrimPrefix(fs.Name(), "cloakroom "), what, fs.NArg())
 	}
 	return fs.Arg(0), nil
 }
