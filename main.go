@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -132,6 +133,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return client.TailCommand(ctx, args[1:], stdout, stderr)
 		case "say":
 			return client.SayCommand(ctx, args[1:], stdout, stderr)
+		case "--version", "-version", "version":
+			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+			return nil
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
