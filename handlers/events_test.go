@@ -55,15 +55,7 @@ func TestStreamResumePoints(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			room := fmt.Sprint("room", i)
-			alice := srv.browser(t)
-			me := alice.join(room, "alice")
-			all := srv.browser(t).stream("/rooms/"+room+"/events?since=0", nil)
-			for j := range 7 {
-				alice.say(room, me, fmt.Sprint("m", j))
-			}
-			evs := all.take(t, 8)
-			consecutive(t, evs, evs[0].id)
-			oldest, last := evs[3].id, evs[7].id
+			alice, me, oldest, last := eightEvents(t, srv, room)
 
 			path := "/rooms/" + room + "/events"
 			if tt.query != nil {
@@ -301,4 +293,20 @@ func TestStreamThroughARoomsDropAndRebirth(t *testing.T) {
 	if ev := s.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") || ev.id != r.id+1 {
 		t.Fatalf("first event of the new life: %+v, want the join at %d", ev, r.id+1)
 	}
+}
+
+// eightEvents fills a new room with eight events (alice's join and her
+// messages m0…m6) on a server that keeps 5 per room, and returns the ids of
+// the oldest kept event and the newest, with alice and her member.
+func eightEvents(t *testing.T, srv *testServer, room string) (alice *browser, me, oldest, last uint64) {
+	t.Helper()
+	alice = srv.browser(t)
+	me = alice.join(room, "alice")
+	all := srv.browser(t).stream("/rooms/"+room+"/events?since=0", nil)
+	for j := range 7 {
+		alice.say(room, me, fmt.Sprint("m", j))
+	}
+	evs := all.take(t, 8)
+	consecutive(t, evs, evs[0].id)
+	return alice, me, evs[3].id, evs[7].id
 }

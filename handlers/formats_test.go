@@ -214,17 +214,8 @@ func TestStreamFormatsResume(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// A room of 8 events, of which the last 5 are kept.
 			room := fmt.Sprint("room", i)
-			alice := srv.browser(t)
-			me := alice.join(room, "alice")
-			all := srv.browser(t).stream("/rooms/"+room+"/events?since=0", nil)
-			for j := range 7 {
-				alice.say(room, me, fmt.Sprint("m", j))
-			}
-			evs := all.take(t, 8)
-			consecutive(t, evs, evs[0].id)
-			oldest, last := evs[3].id, evs[7].id
+			alice, me, oldest, last := eightEvents(t, srv, room)
 			since, first := last-2, last-1
 			if tt.reset {
 				since, first = 42, oldest
