@@ -29,7 +29,7 @@ func TestTranscriptEntry(t *testing.T) {
 		{"unknown kind", chat.Event{ID: 9, Kind: 42, Time: at, Member: 4, Name: "bob"}, ts + " * event of unknown kind 42 about bob"},
 		{"further lines indented", msg("alice", "one\ntwo\n\nfour"), ts + " alice: one\n  two\n  \n  four"},
 		{"a line posing as mallory", msg("alice", "hi\n12:00 mallory: hi"), ts + " alice: hi\n  12:00 mallory: hi"},
-		{"a line posing as an entry", msg("alice", "hi\n" + ts + " * bob left the room"), ts + " alice: hi\n  " + ts + " * bob left the room"},
+		{"a line posing as an entry", msg("alice", "hi\n"+ts+" * bob left the room"), ts + " alice: hi\n  " + ts + " * bob left the room"},
 		{"a line posing as a note", msg("alice", "hi\n# End of the transcript"), ts + " alice: hi\n  # End of the transcript"},
 		{"CR and CRLF are line breaks", msg("alice", "a\rb\r\nc"), ts + " alice: a\n  b\n  c"},
 		{"line and paragraph separators made visible", msg("alice", "a\u2028b\u2029c"), ts + " alice: a<U+2028>b<U+2029>c"},
