@@ -486,3 +486,30 @@ func TestTranscriptLogsNoText(t *testing.T) {
 		t.Errorf("the message text is in the log:\n%s", logs.String())
 	}
 }
+
+// Over HTTP/2 the transcript is written the same way (its write deadline
+// is the stream's).
+func TestTranscriptOverHTTP2(t *testing.T) {
+	srv := newHTTP2TestServer(t, chat.Config{}, Config{TranscriptBatch: 2})
+	want := transcriptRoom(t, srv)
+	b := srv.browser(t)
+	resp, err := b.client.Get(srv.URL + "/rooms/lobby/transcript.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+	}
+	_, got, last := readTranscript(t, string(body))
+	if diff := cmp.Diff(want, withoutTimes(got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(last, "# End of the transcript: ") {
+		t.Errorf("last line %q", last)
+	}
+}
