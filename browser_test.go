@@ -715,8 +715,8 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	}
 }
 
-// downloadTranscript clicks the room's "Download transcript" link, as
-// plain a download as any, and checks the file the browser saved: named
+// downloadTranscript clicks the room's "Download transcript" link, a
+// plain download link, and checks the file the browser saved: named
 // for the room, with the message text in it, its further lines indented.
 func (tb *tab) downloadTranscript(text string) {
 	tb.b.t.Helper()
