@@ -215,12 +215,10 @@ func transcriptDisposition(room string, at time.Time, ext string) string {
 		extValue("cloakroom-"+string(own)+suffix)
 }
 
-// fileHidden reports whether r is no part of a file name to offer: a
-// control character, a line or paragraph separator, a bidirectional
-// control, or an invalid byte (read as U+FFFD).
+// fileHidden reports whether r is no part of a file name to offer: a tab,
+// what views.Disruptive is, or an invalid byte (read as U+FFFD).
 func fileHidden(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == unicode.ReplacementChar ||
-		unicode.Is(unicode.Bidi_Control, r)
+	return r == '\t' || r == unicode.ReplacementChar || views.Disruptive(r)
 }
 
 // extValue percent-encodes s as RFC 8187's value-chars: every byte but

@@ -113,12 +113,12 @@ func needsQuotes(r rune) bool {
 // visibleText writes the characters that could break a line or reorder
 // what is drawn as "<U+XXXX>"; invalid UTF-8 becomes U+FFFD.
 func visibleText(s string) string {
-	if strings.IndexFunc(s, hidden) < 0 && !strings.ContainsRune(s, unicode.ReplacementChar) {
+	if strings.IndexFunc(s, Disruptive) < 0 && !strings.ContainsRune(s, unicode.ReplacementChar) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s { // an invalid byte reads as U+FFFD
-		if hidden(r) {
+		if Disruptive(r) {
 			fmt.Fprintf(&b, "<U+%04X>", r)
 			continue
 		}
@@ -127,9 +127,10 @@ func visibleText(s string) string {
 	return b.String()
 }
 
-// hidden reports whether r is written escaped: a control character but
-// tab, a line or paragraph separator, or a bidirectional control.
-func hidden(r rune) bool {
+// Disruptive reports whether r can break a line or reorder what is drawn
+// around it, unseen: a control character but tab, a line or paragraph
+// separator, or a bidirectional control. A transcript shows these escaped.
+func Disruptive(r rune) bool {
 	return r != '\t' && unicode.IsControl(r) ||
 		r == '\u2028' || r == '\u2029' ||
 		unicode.Is(unicode.Bidi_Control, r)

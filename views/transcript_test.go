@@ -104,7 +104,7 @@ func FuzzTranscriptEntry(f *testing.F) {
 				t.Errorf("further line %q is not indented", l)
 			}
 		}
-		if i := strings.IndexFunc(strings.ReplaceAll(got, "\n", ""), hidden); i >= 0 {
+		if i := strings.IndexFunc(strings.ReplaceAll(got, "\n", ""), Disruptive); i >= 0 {
 			t.Errorf("a hidden character left in %q", got)
 		}
 		// A reader finds the whole name, and only it, before the first ":"
