@@ -57,10 +57,9 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 		if c.Request().Method == http.MethodHead {
 			return c.NoContent(http.StatusOK)
 		}
+		// The last write's deadline also bounds what net/http flushes once
+		// the handler returns; it clears the deadline after the response.
 		c.Response().WriteHeader(http.StatusOK)
-		// net/http clears no write deadline between the requests of a
-		// connection when the server has no WriteTimeout.
-		defer w.rc.SetWriteDeadline(time.Time{})
 		if err := form.write(w, tr, cfg.TranscriptBatch); err != nil {
 			// The client went away or stopped reading: nothing to answer.
 			cfg.Logger.Debug("transcript not written to its end", "room", tr.Room, "err", err)
