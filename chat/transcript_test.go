@@ -110,23 +110,9 @@ func TestTranscriptCutShort(t *testing.T) {
 				}
 			}
 		}, ErrOvertaken},
-		{"the room is dropped", func(t *testing.T, h *Hub, clk *clock) {
-			if err := h.Leave("a", "lobby", 0); err != nil {
-				t.Fatal(err)
-			}
-			clk.Add(DefaultRoomIdle)
-			if err := h.Sweep(); err != nil {
-				t.Fatal(err)
-			}
-		}, ErrRoomGone},
+		{"the room is dropped", dropLobby, ErrRoomGone},
 		{"the room is dropped and made again", func(t *testing.T, h *Hub, clk *clock) {
-			if err := h.Leave("a", "lobby", 0); err != nil {
-				t.Fatal(err)
-			}
-			clk.Add(DefaultRoomIdle)
-			if err := h.Sweep(); err != nil {
-				t.Fatal(err)
-			}
+			dropLobby(t, h, clk)
 			mustJoin(t, h, "b", "lobby", "Bob")
 		}, ErrRoomGone},
 	}
@@ -156,6 +142,22 @@ func TestTranscriptCutShort(t *testing.T) {
 				t.Errorf("read %d events before the error, want the first batch of 5", len(got))
 			}
 		})
+	}
+}
+
+// dropLobby has its one member "a" leave the room "lobby" and lets the
+// room idle until a sweep drops it.
+func dropLobby(t *testing.T, h *Hub, clk *clock) {
+	t.Helper()
+	if err := h.Leave("a", "lobby", 0); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(DefaultRoomIdle)
+	if err := h.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Transcript("lobby"); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("after the sweep the room is still there (%v)", err)
 	}
 }
 

@@ -163,17 +163,25 @@ func withoutTimes(es []entry) []entry {
 	return out
 }
 
-// The text transcript holds every kept event once, in order, as posted,
-// over several batches, and nothing a member wrote reads as another entry.
-func TestTranscriptText(t *testing.T) {
+// downloadTranscript fills a transcriptRoom on a server that reads 3
+// records at a time, and returns what was posted, a browser, and the
+// room's transcript in one form (ext).
+func downloadTranscript(t *testing.T, ext string) (*testServer, []entry, *browser, string) {
+	t.Helper()
 	srv := newTestServer(t, chat.Config{}, Config{TranscriptBatch: 3})
 	want := transcriptRoom(t, srv)
 	b := srv.browser(t)
-
-	status, _, body := b.get("/rooms/lobby/transcript.txt", nil)
+	status, _, body := b.get("/rooms/lobby/transcript."+ext, nil)
 	if status != http.StatusOK {
 		t.Fatalf("GET: %d %s", status, body)
 	}
+	return srv, want, b, body
+}
+
+// The text transcript holds every kept event once, in order, as posted,
+// over several batches, and nothing a member wrote reads as another entry.
+func TestTranscriptText(t *testing.T) {
+	srv, want, b, body := downloadTranscript(t, "txt")
 	head, got, last := readTranscript(t, body)
 	if diff := cmp.Diff(want, withoutTimes(got)); diff != "" {
 		t.Errorf("the transcript against what was posted (-want +got):\n%s", diff)
@@ -223,14 +231,7 @@ func decodeTranscript(t *testing.T, body []byte) transcriptDoc {
 // The JSON transcript is one document whose events are, byte for byte,
 // the objects the JSON history sends.
 func TestTranscriptJSON(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{TranscriptBatch: 3})
-	want := transcriptRoom(t, srv)
-	b := srv.browser(t)
-
-	status, _, body := b.get("/rooms/lobby/transcript.json", nil)
-	if status != http.StatusOK {
-		t.Fatalf("GET: %d %s", status, body)
-	}
+	srv, want, b, body := downloadTranscript(t, "json")
 	d := decodeTranscript(t, []byte(body))
 	_, history := historyEntries(t, b, "lobby")
 	if diff := cmp.Diff(history, d.Events, cmp.Transformer("string", func(m json.RawMessage) string { return string(m) })); diff != "" {
@@ -250,6 +251,26 @@ func TestTranscriptJSON(t *testing.T) {
 	if d.Generated.IsZero() || d.Generated.Location() != time.UTC {
 		t.Errorf("generated %v, want a UTC time", d.Generated)
 	}
+}
+
+// fetch sends a request with no body and returns the response and its
+// body, read whole.
+func fetch(t *testing.T, b *browser, method, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
 }
 
 // Both forms answer GET and HEAD with the same headers, as a download, and
@@ -284,21 +305,9 @@ func TestTranscriptHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := b.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, body := fetch(t, b, tt.method, srv.URL+tt.path)
 			h := resp.Header
-			got := answer{resp.StatusCode, h.Get("Content-Type"), h.Get("Content-Disposition"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"), string(body)}
+			got := answer{resp.StatusCode, h.Get("Content-Type"), h.Get("Content-Disposition"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"), body}
 			if tt.want.Body == "" && got.Body != "" || !strings.HasPrefix(got.Body, tt.want.Body) {
 				t.Errorf("body %q, want it to start with %q", got.Body, tt.want.Body)
 			}
@@ -493,19 +502,11 @@ func TestTranscriptOverHTTP2(t *testing.T) {
 	srv := newHTTP2TestServer(t, chat.Config{}, Config{TranscriptBatch: 2})
 	want := transcriptRoom(t, srv)
 	b := srv.browser(t)
-	resp, err := b.client.Get(srv.URL + "/rooms/lobby/transcript.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := fetch(t, b, http.MethodGet, srv.URL+"/rooms/lobby/transcript.txt")
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
 	}
-	_, got, last := readTranscript(t, string(body))
+	_, got, last := readTranscript(t, body)
 	if diff := cmp.Diff(want, withoutTimes(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
