@@ -77,16 +77,17 @@ func newBox(o options, goos string, log *slog.Logger) (*crypto.Box, error) {
 	return box, nil
 }
 
-// readKeyFile reads and parses the master key in path, which flag named.
+// readKeyFile reads and parses the master key in path, which the flag
+// flagName named.
 // On anything but Windows it refuses a file every user may read or change,
 // and warns (on log, naming the file and its mode) if the file's group may
 // read or change it: a systemd credential looks like that (mode 0440) when
 // systemd grants the service's user access through an ACL, whose mask shows
 // as the group bits. Every error starts with the flag and the file and says
 // why; none quotes the file's content.
-func readKeyFile(flag, path, goos string, log *slog.Logger) ([]byte, error) {
+func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s %s: %s", flag, path, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s %s: %s", flagName, path, fmt.Sprintf(format, args...))
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -111,7 +112,7 @@ func readKeyFile(flag, path, goos string, log *slog.Logger) ([]byte, error) {
 			return nil, fail("mode %04o lets every user change it; chmod 600 it", perm)
 		case perm&0o060 != 0:
 			log.Warn("the key file's group may read or change it; fine for a systemd credential (0440 through an ACL), else chmod 600 it",
-				"flag", flag, "file", path, "mode", fmt.Sprintf("%04o", perm))
+				"flag", flagName, "file", path, "mode", fmt.Sprintf("%04o", perm))
 		}
 	}
 	text, err := io.ReadAll(io.LimitReader(f, keyFileLimit+1))
