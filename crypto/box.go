@@ -63,8 +63,8 @@ func NewKey() ([]byte, error) {
 
 // NewBox returns a Box that seals under current and opens records sealed
 // under current or any of old. Every key must be 32 bytes, and no two may
-// have the same key id (ErrSameKey): that happens only when one key is given
-// twice. The Box keeps no reference to the keys, only keys derived from
+// have the same key id (ErrSameKey), which in practice happens only when one
+// key is given twice. The Box keeps no reference to the keys, only keys derived from
 // them, so the caller may overwrite them afterwards.
 func NewBox(current []byte, old ...[]byte) (*Box, error) {
 	b := &Box{keys: make([]*masterKey, 0, 1+len(old))}
