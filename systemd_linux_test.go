@@ -3,7 +3,7 @@
 package main
 
 import (
-	"encoding/binary"
+	endian "encoding/binary" // binary_test.go has a func binary
 	"errors"
 	"net/http"
 	"os"
@@ -92,7 +92,7 @@ func loadCredential(t *testing.T, src, dir, name string, acl bool) string {
 	}
 	if acl {
 		const dynamicUID = 61184                         // the first uid systemd hands to a DynamicUser=
-		attr := binary.LittleEndian.AppendUint32(nil, 2) // POSIX_ACL_XATTR_VERSION
+		attr := endian.LittleEndian.AppendUint32(nil, 2) // POSIX_ACL_XATTR_VERSION
 		for _, e := range []struct {
 			tag, perm uint16
 			id        uint32
@@ -103,9 +103,9 @@ func loadCredential(t *testing.T, src, dir, name string, acl bool) string {
 			{aclMask, aclRead, aclUndefined},
 			{aclOther, 0, aclUndefined},
 		} {
-			attr = binary.LittleEndian.AppendUint16(attr, e.tag)
-			attr = binary.LittleEndian.AppendUint16(attr, e.perm)
-			attr = binary.LittleEndian.AppendUint32(attr, e.id)
+			attr = endian.LittleEndian.AppendUint16(attr, e.tag)
+			attr = endian.LittleEndian.AppendUint16(attr, e.perm)
+			attr = endian.LittleEndian.AppendUint32(attr, e.id)
 		}
 		if err := unix.Fsetxattr(int(f.Fd()), "system.posix_acl_access", attr, 0); err != nil {
 			if errors.Is(err, unix.EOPNOTSUPP) {
