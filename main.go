@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/client"
-	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
 	"github.com/cloakroom/cloakroom/limits"
 )
@@ -53,6 +53,10 @@ type options struct {
 	// Per-client limits; 0 turns each off.
 	limits         limits.Config
 	trustedProxies limits.Proxies
+
+	// Files holding the master key and the one before it (keyfile.go).
+	masterKeyFile    string
+	oldMasterKeyFile string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -81,6 +85,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		o.trustedProxies, err = limits.ParseProxies(s)
 		return err
 	})
+	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key as hex or base64, mode 0600 or 0400 (make one: cloakroom keygen FILE); without it the key is random, for this process only")
+	fs.StringVar(&o.oldMasterKeyFile, "old-master-key-file", "", "after a rotation, the file of the key used before --master-key-file's: records sealed under it still open")
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -125,7 +131,8 @@ func envName(flagName string) string {
 }
 
 // run is the command line: `tail` and `say` are the client's commands
-// (package client); anything else (no arguments, or flags only) serves.
+// (package client), `keygen` makes a master key file (keyfile.go); anything
+// else (no arguments, or flags only) serves.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -133,6 +140,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return client.TailCommand(ctx, args[1:], stdout, stderr)
 		case "say":
 			return client.SayCommand(ctx, args[1:], stdout, stderr)
+		case "keygen":
+			return keygen(args[1:], stdout)
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 			return nil
@@ -156,17 +165,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	// The master key lives only in this process's memory: a restart makes
-	// all earlier history unreadable, which is also why history is not kept
-	// across restarts at all.
-	key, err := crypto.NewKey()
+	box, err := newBox(o, runtime.GOOS, log)
 	if err != nil {
-		return fmt.Errorf("make master key: %w", err)
-	}
-	box, err := crypto.NewBox(key)
-	clear(key)
-	if err != nil {
-		return fmt.Errorf("make box: %w", err)
+		return err
 	}
 
 	var draining atomic.Bool
