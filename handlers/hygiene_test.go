@@ -235,7 +235,7 @@ func TestSlowBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body := readAll(t, resp)
 			resp.Body.Close()
 			want := "The request's body arrived too slowly; send it again.\n"
 			if resp.StatusCode != http.StatusRequestTimeout || string(body) != want || !resp.Close {
@@ -300,19 +300,29 @@ func TestErrorsAreOneLine(t *testing.T) {
 				if resp.StatusCode != tt.status {
 					t.Errorf("%d, want %d", resp.StatusCode, tt.status)
 				}
+				// Each names the request's id, as its X-Request-ID does.
+				id := resp.Header.Get(requestIDHeader)
+				if !saneRequestID(id) {
+					t.Fatalf("X-Request-ID %q", id)
+				}
 				switch cl.kind {
 				case "line":
-					if !strings.HasPrefix(ct, "text/plain") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, ".\n") || strings.Contains(got, "<") {
-						t.Errorf("%q %q, want one line of text", ct, got)
+					if !strings.HasPrefix(ct, "text/plain") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, ". (request "+id+")\n") || strings.Contains(got, "<") {
+						t.Errorf("%q %q, want one line of text ending with the request id %s", ct, got, id)
 					}
 				case "json":
 					var e jsonError
-					if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || !strings.HasPrefix(ct, "application/json") {
-						t.Errorf("%q %q, want a JSON error (%v)", ct, got, err)
+					if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || e.RequestID != id || !strings.HasPrefix(ct, "application/json") {
+						t.Errorf("%q %q, want a JSON error with request_id %s (%v)", ct, got, id, err)
 					}
 				case "page":
 					if !strings.HasPrefix(ct, "text/html") || !strings.Contains(got, "<html") {
 						t.Errorf("%q %.100q, want a page", ct, got)
+					}
+					// /join gives a browser its form again, the reason by the
+					// field; any other error is the error page, with the id.
+					if tt.path != "/join" && !strings.Contains(got, `<code class="request-id">`+id+"</code>") {
+						t.Errorf("%.100q, want the error page showing the request id %s", got, id)
 					}
 				}
 			})
