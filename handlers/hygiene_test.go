@@ -330,7 +330,8 @@ func TestErrorsAreOneLine(t *testing.T) {
 	}
 }
 
-// A handler that panics is answered 500, and the log says so.
+// A handler that panics is answered 500, and the log says so, with the
+// stack, on the request's logger.
 func TestAccessLogPanic(t *testing.T) {
 	var logs syncBuffer
 	cfg := Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -344,7 +345,6 @@ func TestAccessLogPanic(t *testing.T) {
 	}
 	streams := NewStreams(cfg)
 	e := New(chat.NewHub(box, chat.Config{}, streams.Publish, nil), streams, cfg)
-	e.Logger.SetOutput(io.Discard) // the recovered stack
 	e.GET("/boom", func(echo.Context) error { panic("boom") })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
@@ -360,6 +360,11 @@ func TestAccessLogPanic(t *testing.T) {
 	waitFor(t, 5*time.Second, "the request's log line", func() bool {
 		return strings.Contains(logs.String(), "method=GET path=/boom status=500 ")
 	})
+	// The panic and its stack are logged with the request's id.
+	id := resp.Header.Get(requestIDHeader)
+	if !strings.Contains(logs.String(), `msg="handler panicked" request_id=`+id+" err=boom stack=") {
+		t.Errorf("no panic line with request_id=%s and the stack:\n%s", id, logs.String())
+	}
 }
 
 // Cross-Origin-Opener-Policy is sent where browsers apply it, on origins
