@@ -172,3 +172,32 @@ func withoutRequestID(t testing.TB, resp *http.Response, body string) string {
 	}
 	return body
 }
+
+// A stream's end is logged with its request's id over HTTP/1.1, where the
+// stream goes on in its own goroutine after the handler returned, and over
+// HTTP/2, where it stays in the handler; so is the stream's access line,
+// and the response carries the id.
+func TestStreamEndHasRequestID(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[h2], func(t *testing.T) {
+			var logs syncBuffer
+			cfg := Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+			srv := startTestServer(t, h2, chat.Config{}, cfg)
+			alice := srv.browser(t)
+			m := alice.join("lobby", "alice")
+			s := alice.stream("/rooms/lobby/events?since=0", http.Header{"X-Request-Id": {"stream-1"}})
+			if got := s.resp.Header.Get(requestIDHeader); got != "stream-1" || s.resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+				t.Fatalf("%s, X-Request-ID %q; want the client's stream-1", s.resp.Proto, got)
+			}
+			alice.say("lobby", m, "hi")
+			s.take(t, 2) // the join and the message
+			s.close()
+			waitFor(t, 5*time.Second, "the stream's end in the log", func() bool {
+				return strings.Contains(logs.String(), `msg="stream ended" request_id=stream-1 `)
+			})
+			if !strings.Contains(logs.String(), "msg=request request_id=stream-1 method=GET path=/rooms/lobby/events status=200 ") {
+				t.Errorf("no access line for the stream with its id:\n%s", logs.String())
+			}
+		})
+	}
+}
