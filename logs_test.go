@@ -425,3 +425,42 @@ func waitForLog(t *testing.T, logs *logBuffer, what string, ok func(logLine) boo
 		time.Sleep(10 * time.Millisecond) // polling a condition, not ordering
 	}
 }
+
+// --log-format and CLOAKROOM_LOG_FORMAT choose text or JSON, in any case;
+// anything else is an error naming where it came from.
+func TestLogFormatOption(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want logFormat
+		err  string
+	}{
+		{"default", nil, "", "text", ""},
+		{"flag", []string{"--log-format", "json"}, "", "json", ""},
+		{"environment, in capitals", nil, "JSON", "json", ""},
+		{"the flag wins", []string{"--log-format", "text"}, "json", "text", ""},
+		{"a bad flag", []string{"--log-format", "logfmt"}, "", "", `invalid value "logfmt" for flag -log-format: must be text or json`},
+		{"a bad environment", nil, "yaml", "", `CLOAKROOM_LOG_FORMAT="yaml": must be text or json`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := func(k string) string {
+				if k == "CLOAKROOM_LOG_FORMAT" {
+					return tt.env
+				}
+				return ""
+			}
+			o, err := parseOptions(tt.args, env, io.Discard)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("error %v, want one saying %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || o.logFormat != tt.want {
+				t.Errorf("%q, %v; want %q", o.logFormat, err, tt.want)
+			}
+		})
+	}
+}

@@ -135,8 +135,6 @@ func TestParseOptions(t *testing.T) {
 		{"bad flag", []string{"--away-timeout", "soon"}, nil, "", 0, 0, "invalid value"},
 		{"zero limit", []string{"--max-rooms", "0"}, nil, "", 0, 0, "must be positive"},
 		{"stray argument", []string{"serve"}, nil, "", 0, 0, "unexpected argument"},
-		{"bad log format", []string{"--log-format", "xml"}, nil, "", 0, 0, "-log-format: must be text or json"},
-		{"bad log format in the environment", nil, map[string]string{"CLOAKROOM_LOG_FORMAT": "yaml"}, "", 0, 0, `CLOAKROOM_LOG_FORMAT="yaml": must be text or json`},
 	}
 	for _, tt := range tests {
 		o, err := parseOptions(tt.args, env(tt.env), io.Discard)

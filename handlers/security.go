@@ -56,8 +56,8 @@ func trustworthy(c echo.Context) bool {
 // and the time taken. A handler's error is answered here, by answer (the
 // error handler), before the line is written, so the line has the status
 // that went out, whoever chose it; Echo then has no error left to handle.
-// It is the outermost middleware, so that a refusal by any other (a
-// cross-origin POST, a recovered panic) is logged too. The query (which may
+// It is the outermost middleware but requestID, so that a refusal by any
+// other (a cross-origin POST, a recovered panic) is logged too. The query (which may
 // hold a name being joined) and the body (message text) are never logged,
 // nor are cookies or the Authorization header (a bot's token). The line
 // carries the request's id (see requestID).
