@@ -165,9 +165,10 @@ func rawRequestID(t *testing.T, base, headerLine string) string {
 
 var madeRequestID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
-// runScenario joins, streams, posts, reads history, joins a bot, is refused
-// (400, 401, 404, 429, 503) and leaves, against a server started with
-// --max-rooms 1 and a client post burst of 4 (other limits off).
+// runScenario joins, streams, posts, reads history and the transcript,
+// joins a bot, is refused (400, 401, 404, 429, 503) and leaves, against a
+// server started with --max-rooms 1 and a client post burst of 4 (other
+// limits off).
 func runScenario(t *testing.T, base string) *scenario {
 	s := &scenario{}
 	jar, err := cookiejar.New(nil)
@@ -232,6 +233,9 @@ func runScenario(t *testing.T, base string) *scenario {
 		url.Values{"text": {canaryText}, "m": {m}}, htmx), http.StatusNoContent)
 	waitForLine(canaryText)
 	s.exchange(t, alice, newRequest(t, http.MethodGet, base+"/rooms/lobby/messages", nil, nil), http.StatusOK)
+	if _, transcript := s.exchange(t, alice, newRequest(t, http.MethodGet, base+"/rooms/lobby/transcript.txt", nil, nil), http.StatusOK); !strings.Contains(transcript, canaryText) {
+		t.Errorf("the transcript lacks the message:\n%s", transcript)
+	}
 
 	// A bot joins, posts, and posts on until its client is refused.
 	_, body := s.exchange(t, bots, newRequest(t, http.MethodPost, base+"/join",
