@@ -47,6 +47,7 @@ type options struct {
 	away         time.Duration
 	roomIdle     time.Duration
 	logLevel     string
+	logFormat    logFormat
 	shutdownWait time.Duration
 	drain        time.Duration
 
@@ -72,6 +73,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.logFormat = "text"
+	fs.Var(&o.logFormat, "log-format", "`format` of log lines: text (key=value) or json (one JSON object a line)")
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "on SIGTERM or SIGINT, the longest the server takes to answer what is in flight and exit (the drain included)")
 	fs.DurationVar(&o.drain, "shutdown-drain", time.Second, "on SIGTERM or SIGINT, how long the server first goes on answering, every new request with 503 (health checks see it going), before it stops accepting")
 	// The README's Configuration table says why each default is what it is.
@@ -126,6 +129,30 @@ func validRate(r limits.Rate) bool {
 	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
 }
 
+// logFormat is how log lines are written: "text" or "json" (flag.Value).
+type logFormat string
+
+func (f *logFormat) String() string { return string(*f) }
+
+func (f *logFormat) Set(s string) error {
+	switch s = strings.ToLower(s); s {
+	case "text", "json":
+		*f = logFormat(s)
+		return nil
+	}
+	return errors.New("must be text or json")
+}
+
+// newLogger writes lines of level and above to w, as text (key=value) or,
+// for format "json", one JSON object a line.
+func newLogger(w io.Writer, format logFormat, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 func envName(flagName string) string {
 	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -163,7 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, o.logFormat, level)
 
 	box, err := newBox(o, runtime.GOOS, log)
 	if err != nil {
