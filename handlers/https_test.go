@@ -87,4 +87,3 @@ func TestNoHSTSUnlessAsked(t *testing.T) {
 		t.Errorf("TLS %v, Strict-Transport-Security %q; want TLS and none", resp.TLS != nil, resp.Header.Get("Strict-Transport-Security"))
 	}
 }
-
