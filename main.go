@@ -53,6 +53,8 @@ type options struct {
 	// Per-client limits; 0 turns each off.
 	limits         limits.Config
 	trustedProxies limits.Proxies
+
+	tls tlsOptions // HTTPS, ACME, --http-addr and HSTS (tls.go)
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -81,6 +83,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		o.trustedProxies, err = limits.ParseProxies(s)
 		return err
 	})
+	addTLSFlags(fs, &o.tls)
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -111,6 +114,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	l := o.limits
 	if l.Streams < 0 || l.JoinsPerMinute < 0 || !validRate(l.MemberPosts) || !validRate(l.ClientPosts) {
 		return o, errors.New("per-client limits must be 0 (off) or positive")
+	}
+	if err := o.tls.check(len(o.trustedProxies) > 0); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -168,7 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var draining atomic.Bool
 	lim := limits.New(o.limits)
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies}
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
@@ -177,9 +183,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}, streams.Publish, nil)
 	e := handlers.New(hub, streams, hcfg)
 
+	tlsSet, err := newTLS(o.tls, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
+	}
+	defer ln.Close()       // if serving never starts
+	var plain *http.Server // on --http-addr: redirects to HTTPS
+	var plainLn net.Listener
+	if o.tls.httpAddr != "" {
+		if plainLn, err = net.Listen("tcp", o.tls.httpAddr); err != nil {
+			return err
+		}
+		defer plainLn.Close()
+		_, tlsPort, _ := net.SplitHostPort(ln.Addr().String())
+		plain = &http.Server{
+			Handler:           tlsSet.httpHandler(tlsPort),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 	}
 	srv := &http.Server{
 		Handler:           e,
@@ -207,10 +236,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	swept := make(chan error, 1)
 	go func() { swept <- hub.Run(ctx, time.Second) }()
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "Cloakroom is listening on http://%s\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String())
+	served := make(chan error, 2)
+	scheme := "http"
+	if tlsSet != nil {
+		scheme = "https"
+		srv.TLSConfig = tlsSet.config
+		// ServeTLS, not Serve on a tls.Listener: it sets net/http's HTTP/2
+		// up for the listener (ALPN h2 with http/1.1 besides).
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	fmt.Fprintf(stdout, "Cloakroom is listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
+	if plain != nil {
+		go func() { served <- plain.Serve(plainLn) }()
+		fmt.Fprintf(stdout, "Cloakroom redirects plain HTTP on %s to HTTPS\n", plainLn.Addr())
+		log.Info("redirecting to HTTPS", "addr", plainLn.Addr().String(), "acme_http01", tlsSet.acme != nil)
+	}
 
 	select {
 	case err := <-served:
@@ -243,6 +286,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-sctx.Done():
 	}
 	srv.SetKeepAlivesEnabled(false)
+	if plain != nil {
+		_ = plain.Close() // it only redirects: nothing in flight worth waiting for
+	}
 	if serr := srv.Shutdown(sctx); serr != nil {
 		srv.Close()
 		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
