@@ -465,4 +465,3 @@ func TestDefaultACMECache(t *testing.T) {
 		t.Errorf("%q, %v; want /var/cache/test/cloakroom/acme", dir, err)
 	}
 }
-
