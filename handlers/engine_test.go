@@ -44,45 +44,80 @@ func dialStream(t *testing.T, srv *testServer, path string, rcvbuf int) net.Conn
 	return conn
 }
 
-// A stream costs at most two goroutines: the request's, which writes, and
-// one that notices the client going away.
+// A stream costs at most two goroutines over HTTP/1.1: the request's,
+// which writes, and one that notices the client going away. Over HTTP/2 it
+// costs one: the handler's, which writes and waits for the request's
+// context, which net/http's HTTP/2 server ends when the client resets the
+// stream (the connection's own goroutines are shared by its streams).
 func TestGoroutinesPerStream(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{})
-	alice := srv.browser(t)
-	me := alice.join("lobby", "alice")
-	first := dialStream(t, srv, "/rooms/lobby/events", 0) // starts what all streams share
-	waitFor(t, 5*time.Second, "the first stream", func() bool { return srv.hub.Readers("lobby") == 1 })
+	t.Run("http1", func(t *testing.T) {
+		srv := newTestServer(t, chat.Config{}, Config{})
+		alice := srv.browser(t)
+		me := alice.join("lobby", "alice")
+		first := dialStream(t, srv, "/rooms/lobby/events", 0) // starts what all streams share
+		waitFor(t, 5*time.Second, "the first stream", func() bool { return srv.hub.Readers("lobby") == 1 })
 
-	before := runtime.NumGoroutine()
-	const n = 40
-	conns := make([]net.Conn, n)
-	for i := range conns {
-		conns[i] = dialStream(t, srv, "/rooms/lobby/events", 0)
-	}
-	waitFor(t, 5*time.Second, "the streams", func() bool { return srv.hub.Readers("lobby") == n+1 })
-	alice.say("lobby", me, "hello") // every stream busy once
-	for _, c := range append(conns, first) {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 4096)
-		var got strings.Builder
-		for !strings.Contains(got.String(), "hello") {
-			k, err := c.Read(buf)
-			if err != nil {
-				t.Fatalf("reading a stream: %v", err)
-			}
-			got.Write(buf[:k])
+		before := runtime.NumGoroutine()
+		const n = 40
+		conns := make([]net.Conn, n)
+		for i := range conns {
+			conns[i] = dialStream(t, srv, "/rooms/lobby/events", 0)
 		}
-	}
-	per := float64(runtime.NumGoroutine()-before) / n
-	t.Logf("%.2f goroutines per stream", per)
-	if per > 2 {
-		t.Errorf("%.2f goroutines per stream, want at most 2", per)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	waitFor(t, 5*time.Second, "the streams to end", func() bool { return srv.hub.Readers("lobby") == 1 })
-	waitFor(t, 5*time.Second, "their goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+		waitFor(t, 5*time.Second, "the streams", func() bool { return srv.hub.Readers("lobby") == n+1 })
+		alice.say("lobby", me, "hello") // every stream busy once
+		for _, c := range append(conns, first) {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4096)
+			var got strings.Builder
+			for !strings.Contains(got.String(), "hello") {
+				k, err := c.Read(buf)
+				if err != nil {
+					t.Fatalf("reading a stream: %v", err)
+				}
+				got.Write(buf[:k])
+			}
+		}
+		per := float64(runtime.NumGoroutine()-before) / n
+		t.Logf("%.2f goroutines per stream", per)
+		if per > 2 {
+			t.Errorf("%.2f goroutines per stream, want at most 2", per)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		waitFor(t, 5*time.Second, "the streams to end", func() bool { return srv.hub.Readers("lobby") == 1 })
+		waitFor(t, 5*time.Second, "their goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	})
+	t.Run("h2", func(t *testing.T) {
+		srv := newHTTP2TestServer(t, chat.Config{}, Config{})
+		alice := srv.browser(t)
+		me := alice.join("lobby", "alice")
+		conn := dialH2(t, srv) // one connection, as a browser's tabs share
+		first := conn.open(t, "/rooms/lobby/events")
+		waitFor(t, 5*time.Second, "the first stream", func() bool { return srv.hub.Readers("lobby") == 1 })
+
+		before := runtime.NumGoroutine()
+		const n = 40
+		ids := make([]uint32, n)
+		for i := range ids {
+			ids[i] = conn.open(t, "/rooms/lobby/events")
+		}
+		waitFor(t, 5*time.Second, "the streams", func() bool { return srv.hub.Readers("lobby") == n+1 })
+		alice.say("lobby", me, "hello") // every stream busy once
+		for _, id := range append(ids, first) {
+			waitFor(t, 5*time.Second, "the message on every stream", func() bool { return conn.received(id, "hello") })
+		}
+		per := float64(runtime.NumGoroutine()-before) / n
+		t.Logf("%.2f goroutines per stream", per)
+		if per > 1 {
+			t.Errorf("%.2f goroutines per stream, want at most 1", per)
+		}
+		for _, id := range ids {
+			conn.close(t, id)
+		}
+		waitFor(t, 5*time.Second, "the streams to end", func() bool { return srv.hub.Readers("lobby") == 1 })
+		waitFor(t, 5*time.Second, "their goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	})
 }
 
 // A reader that stops reading (a 4 KiB receive buffer, so its own host
