@@ -120,10 +120,14 @@ func TestGoroutinesPerStream(t *testing.T) {
 	})
 }
 
-// A reader that stops reading (a 4 KiB receive buffer, so its own host
-// holds little) is cut off while messages flow, whatever their size, and
-// the reader beside it gets every event. The time it took is logged; the
-// figures are docs/PERFORMANCE.md's, measured with the load tool.
+// A reader that stops reading is cut off while messages flow, whatever
+// their size, and the reader beside it gets every event. Over HTTP/1.1 the
+// stuck reader has a 4 KiB receive buffer, so its own host holds little,
+// and the cut resets its connection. Over HTTP/2 both readers share one
+// connection; the stuck one's stream window is 16 KiB (the client's
+// setting), and the cut resets its stream only: the other goes on. The
+// time it took is logged; the figures are docs/PERFORMANCE.md's, measured
+// with the load tool.
 func TestStuckReaderIsCutOffAtEverySize(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -135,37 +139,61 @@ func TestStuckReaderIsCutOffAtEverySize(t *testing.T) {
 		// 4000 characters of 4 bytes each: the most a message may hold.
 		{"16 KB at 100 per s", strings.Repeat("\U0001F600", chat.MaxTextLength), 10 * time.Millisecond},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			srv := newTestServer(t, chat.Config{}, Config{})
-			alice := srv.browser(t)
-			me := alice.join("lobby", "alice")
-			live := srv.browser(t).stream("/rooms/lobby/events?format=text", nil)
-			stuck := dialStream(t, srv, "/rooms/lobby/events", 4096)
-			waitFor(t, 5*time.Second, "both readers", func() bool { return srv.hub.Readers("lobby") == 2 })
-
-			start := time.Now()
-			tick := time.NewTicker(tc.every)
-			defer tick.Stop()
-			sent := 0
-			for srv.hub.Readers("lobby") == 2 {
-				if time.Since(start) > 60*time.Second {
-					t.Fatal("the stuck reader was not cut off in 60 s")
+		for _, p := range protocols {
+			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				srv := startTestServer(t, p.h2, chat.Config{}, Config{})
+				alice := srv.browser(t)
+				me := alice.join("lobby", "alice")
+				var stuck io.Reader
+				var dials atomic.Int64
+				var live *stream
+				if p.h2 {
+					reader := srv.browser(t)
+					reader.client.Transport = h2Transport(t, srv, 16<<10, &dials)
+					live = reader.stream("/rooms/lobby/events?format=text", nil)
+					resp, cancel := reader.request("/rooms/lobby/events", nil) // its body is never read
+					t.Cleanup(func() { cancel(); resp.Body.Close() })
+					if resp.ProtoMajor != 2 || live.resp.ProtoMajor != 2 {
+						t.Fatalf("%s and %s, want HTTP/2", resp.Proto, live.resp.Proto)
+					}
+					stuck = resp.Body
+				} else {
+					live = srv.browser(t).stream("/rooms/lobby/events?format=text", nil)
+					stuck = dialStream(t, srv, "/rooms/lobby/events", 4096)
 				}
-				<-tick.C
-				alice.say("lobby", me, tc.text)
-				sent++
-			}
-			t.Logf("cut off after %v (%d messages)", time.Since(start).Round(10*time.Millisecond), sent)
+				waitFor(t, 5*time.Second, "both readers", func() bool { return srv.hub.Readers("lobby") == 2 })
 
-			evs := live.take(t, sent)
-			consecutive(t, evs, evs[0].id)
-			// The reset discards what the stuck reader's host held.
-			_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.Copy(io.Discard, stuck); err == nil {
-				t.Error("the stuck reader's connection ended cleanly, want a reset")
-			}
-		})
+				start := time.Now()
+				tick := time.NewTicker(tc.every)
+				defer tick.Stop()
+				sent := 0
+				for srv.hub.Readers("lobby") == 2 {
+					if time.Since(start) > 60*time.Second {
+						t.Fatal("the stuck reader was not cut off in 60 s")
+					}
+					<-tick.C
+					alice.say("lobby", me, tc.text)
+					sent++
+				}
+				t.Logf("cut off after %v (%d messages)", time.Since(start).Round(10*time.Millisecond), sent)
+
+				evs := live.take(t, sent)
+				consecutive(t, evs, evs[0].id)
+				if p.h2 {
+					if n := dials.Load(); n != 1 {
+						t.Errorf("%d connections, want the readers on one", n)
+					}
+				} else if conn, ok := stuck.(net.Conn); ok {
+					_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				}
+				// The reset discards what the stuck reader's host held
+				// (HTTP/1.1: RST on the connection; HTTP/2: RST_STREAM).
+				if _, err := io.Copy(io.Discard, stuck); err == nil {
+					t.Error("the stuck reader's stream ended cleanly, want a reset")
+				}
+			})
+		}
 	}
 }
 
