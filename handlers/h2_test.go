@@ -26,8 +26,12 @@ var protocols = []struct {
 	h2   bool
 }{{"http1", false}, {"h2", true}}
 
-// eachProtocol runs f as a subtest per protocol, with a server speaking it.
-func eachProtocol(t *testing.T, f func(t *testing.T, start func(ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer)) {
+// startServer starts a test server (see newTestServer).
+type startServer func(ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer
+
+// eachProtocol runs f as a subtest per protocol, with start making servers
+// that speak it.
+func eachProtocol(t *testing.T, f func(t *testing.T, start startServer)) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			f(t, func(ccfg chat.Config, hcfg Config, configure ...func(*http.Server)) *testServer {
