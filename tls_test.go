@@ -129,7 +129,7 @@ func countingClient(t *testing.T, ca testCA, dials *atomic.Int64) *http.Client {
 // the message.
 func TestTLSServesHTTP2OnOneConnection(t *testing.T) {
 	ca := newTestCA(t)
-	base, _ := startApp(t, append([]string{"--tls-cert", ca.certFile, "--tls-key", ca.keyFile}, limitsOff...)...)
+	base, stop := startApp(t, append([]string{"--tls-cert", ca.certFile, "--tls-key", ca.keyFile}, limitsOff...)...)
 	if !strings.HasPrefix(base, "https://127.0.0.1:") {
 		t.Fatalf("Cloakroom says it listens on %q, want https://127.0.0.1:port", base)
 	}
@@ -195,6 +195,16 @@ func TestTLSServesHTTP2OnOneConnection(t *testing.T) {
 	}
 	if got := dials.Load(); got != 1 {
 		t.Errorf("%d TCP connections for a join, %d streams and 3 posts; want 1", got, n)
+	}
+
+	// Shutting down ends the HTTP/2 streams, and run returns.
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for i, s := range streams {
+		if err := readUntil(s, "no such line", 5*time.Second); err == nil || strings.HasPrefix(err.Error(), "no ") {
+			t.Errorf("stream %d after shutdown: %v, want it ended", i, err)
+		}
 	}
 }
 
