@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +29,7 @@ type tlsOptions struct {
 	acmeCache         string // "" is defaultACMECache()
 	acmeEmail         string
 	acmeDirectory     string
+	acmeRoots         string // PEM file of CAs for the directory's HTTPS; "" is the system's
 	httpAddr          string
 	hsts              time.Duration
 }
@@ -54,6 +57,7 @@ func addTLSFlags(fs *flag.FlagSet, t *tlsOptions) {
 	fs.StringVar(&t.acmeCache, "acme-cache", "", "directory keeping the ACME account key and certificates, made with mode 0700 (default: the user cache directory's cloakroom/acme, e.g. ~/.cache/cloakroom/acme)")
 	fs.StringVar(&t.acmeEmail, "acme-email", "", "contact address given to the ACME CA, for expiry warnings (optional)")
 	fs.StringVar(&t.acmeDirectory, "acme-directory", autocert.DefaultACMEDirectory, "ACME directory URL (Let's Encrypt's staging, or a test CA, for trials)")
+	fs.StringVar(&t.acmeRoots, "acme-ca-roots", "", "PEM file of the CA certificates to trust for the ACME directory's HTTPS, for a private ACME CA (default: the system's)")
 	fs.StringVar(&t.httpAddr, "http-addr", "", "also listen for plain HTTP here (e.g. :80): GET and HEAD are redirected to HTTPS, ACME's HTTP-01 challenges are answered; needs TLS")
 	fs.DurationVar(&t.hsts, "hsts", 0, "send Strict-Transport-Security with this max-age (e.g. 8760h) on HTTPS responses; 0: none. Needs TLS (or --trusted-proxies in front)")
 }
@@ -72,8 +76,8 @@ func (t tlsOptions) check(proxied bool) error {
 		return errors.New("--hsts must be 0 (none) or a positive duration")
 	case t.hsts > 0 && !t.on() && !proxied:
 		return errors.New("--hsts needs HTTPS: --tls-cert/--tls-key, --acme-domain, or a TLS proxy named in --trusted-proxies")
-	case len(t.acmeDomains) == 0 && (t.acmeCache != "" || t.acmeEmail != "" || t.acmeDirectory != autocert.DefaultACMEDirectory):
-		return errors.New("--acme-cache, --acme-email and --acme-directory need --acme-domain")
+	case len(t.acmeDomains) == 0 && (t.acmeCache != "" || t.acmeEmail != "" || t.acmeDirectory != autocert.DefaultACMEDirectory || t.acmeRoots != ""):
+		return errors.New("--acme-cache, --acme-email, --acme-directory and --acme-ca-roots need --acme-domain")
 	}
 	return nil
 }
@@ -160,13 +164,41 @@ func newACME(t tlsOptions, log *slog.Logger) (*autocert.Manager, error) {
 		// It holds the account key and the certificates' private keys.
 		log.Warn("the ACME cache directory is open to other users; chmod 700 it", "dir", dir, "mode", fi.Mode().Perm().String())
 	}
+	client := &acme.Client{DirectoryURL: t.acmeDirectory, UserAgent: "cloakroom"}
+	if t.acmeRoots != "" {
+		pem, err := os.ReadFile(t.acmeRoots)
+		if err != nil {
+			return nil, fmt.Errorf("ACME CA roots: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ACME CA roots %s: no PEM certificate in it", t.acmeRoots)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		client.HTTPClient = &http.Client{Transport: tr}
+	}
 	return &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(dir),
-		HostPolicy: autocert.HostWhitelist(t.acmeDomains...),
+		HostPolicy: hostPolicy(t.acmeDomains),
 		Email:      t.acmeEmail,
-		Client:     &acme.Client{DirectoryURL: t.acmeDirectory, UserAgent: "cloakroom"},
+		Client:     client,
 	}, nil
+}
+
+// hostPolicy allows the domains listed, and no other name. autocert asks
+// it with the SNI name in a TLS handshake, and with the Host header as
+// sent when answering HTTP-01 (autocert.Manager.HTTPHandler), which may
+// carry a port ("chat.example:80"): the port is dropped first.
+func hostPolicy(domains []string) autocert.HostPolicy {
+	allowed := autocert.HostWhitelist(domains...)
+	return func(ctx context.Context, host string) error {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return allowed(ctx, strings.ToLower(host))
+	}
 }
 
 // httpHandler is what --http-addr serves: ACME's HTTP-01 challenges when

@@ -232,16 +232,16 @@ func readUntil(r *bufio.Reader, want string, timeout time.Duration) error {
 	}
 }
 
-// startTLSApp runs Cloakroom with TLS and --http-addr on free ports, and
-// returns the HTTPS base URL and the plain-HTTP address.
-func startTLSApp(t *testing.T, ca testCA) (base, plain string) {
+// startRedirectingApp runs Cloakroom on free ports with flags, which must
+// turn TLS on and give --http-addr, and returns the HTTPS base URL and the
+// plain-HTTP address.
+func startRedirectingApp(t *testing.T, flags ...string) (base, plain string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		args := []string{"--addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--tls-cert", ca.certFile, "--tls-key", ca.keyFile, "--hsts", "24h"}
-		err := run(ctx, args, func(string) string { return "" }, stdoutW, io.Discard)
+		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, flags...), func(string) string { return "" }, stdoutW, io.Discard)
 		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
 		done <- err
 	}()
@@ -276,7 +276,7 @@ func startTLSApp(t *testing.T, ca testCA) (base, plain string) {
 // host and path, and refuses other methods; HSTS goes out over HTTPS only.
 func TestHTTPAddrRedirectsToHTTPS(t *testing.T) {
 	ca := newTestCA(t)
-	base, plain := startTLSApp(t, ca)
+	base, plain := startRedirectingApp(t, "--http-addr", "127.0.0.1:0", "--tls-cert", ca.certFile, "--tls-key", ca.keyFile, "--hsts", "24h")
 	_, tlsPort, err := net.SplitHostPort(strings.TrimPrefix(base, "https://"))
 	if err != nil {
 		t.Fatal(err)
@@ -428,10 +428,12 @@ func TestACMESetup(t *testing.T) {
 		t.Errorf("directory %q", set.acme.Client.DirectoryURL)
 	}
 	ctx := context.Background()
-	if err := set.acme.HostPolicy(ctx, "chat.example"); err != nil {
-		t.Errorf("the listed domain is refused: %v", err)
+	for _, host := range []string{"chat.example", "CHAT.example", "chat.example:80", "chat.example:8080"} {
+		if err := set.acme.HostPolicy(ctx, host); err != nil {
+			t.Errorf("%s, the listed domain, is refused: %v", host, err)
+		}
 	}
-	for _, host := range []string{"other.example", "sub.chat.example", "127.0.0.1"} {
+	for _, host := range []string{"other.example", "sub.chat.example", "127.0.0.1", "other.example:80"} {
 		if set.acme.HostPolicy(ctx, host) == nil {
 			t.Errorf("%s is allowed, want refused", host)
 		}
