@@ -219,6 +219,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// No WriteTimeout: it would end every event stream; each stream
 		// write has a deadline of its own instead.
+		// Over HTTP/2 a client that reads nothing at all has its streams
+		// cut like any stuck reader; this then closes its connection,
+		// whose writer is blocked, rather than leaving it to IdleTimeout.
+		HTTP2: &http.HTTP2Config{WriteByteTimeout: 30 * time.Second},
 	}
 	srv.RegisterOnShutdown(streams.Close)
 

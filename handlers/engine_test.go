@@ -92,7 +92,7 @@ func TestGoroutinesPerStream(t *testing.T) {
 		srv := newHTTP2TestServer(t, chat.Config{}, Config{})
 		alice := srv.browser(t)
 		me := alice.join("lobby", "alice")
-		conn := dialH2(t, srv) // one connection, as a browser's tabs share
+		conn := dialH2(t, srv, false) // one connection, as a browser's tabs share
 		first := conn.open(t, "/rooms/lobby/events")
 		waitFor(t, 5*time.Second, "the first stream", func() bool { return srv.hub.Readers("lobby") == 1 })
 
@@ -195,6 +195,49 @@ func TestStuckReaderIsCutOffAtEverySize(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Over HTTP/2, a client whose whole connection is stuck (it reads nothing,
+// so net/http's writes to the connection block, not just one stream's flow
+// control) has every stream on it cut within the same bound: a stream's
+// write waits on the connection's writer, and the cut's RST_STREAM ends
+// the wait even though it cannot be sent. The connection itself is closed
+// by http.HTTP2Config.WriteByteTimeout, as main.go sets it (there 30 s).
+func TestStuckHTTP2ConnectionCutsEveryStream(t *testing.T) {
+	var closed atomic.Int64
+	srv := startTestServer(t, true, chat.Config{}, Config{}, func(s *http.Server) {
+		s.HTTP2 = &http.HTTP2Config{WriteByteTimeout: time.Second}
+		s.ConnState = func(_ net.Conn, state http.ConnState) {
+			if state == http.StateClosed {
+				closed.Add(1)
+			}
+		}
+	})
+	alice := srv.browser(t)
+	me := alice.join("lobby", "alice")
+	live := srv.browser(t).stream("/rooms/lobby/events?format=text", nil) // another connection
+	stuck := dialH2(t, srv, true)
+	for range 3 {
+		stuck.open(t, "/rooms/lobby/events")
+	}
+	waitFor(t, 5*time.Second, "the readers", func() bool { return srv.hub.Readers("lobby") == 4 })
+
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	sent := 0
+	for srv.hub.Readers("lobby") > 1 {
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("%d readers left after 60 s, want the stuck connection's 3 cut", srv.hub.Readers("lobby")-1)
+		}
+		<-tick.C
+		alice.say("lobby", me, strings.Repeat("x", 4000))
+		sent++
+	}
+	t.Logf("cut off after %v (%d messages)", time.Since(start).Round(10*time.Millisecond), sent)
+	evs := live.take(t, sent)
+	consecutive(t, evs, evs[0].id)
+	waitFor(t, 10*time.Second, "the stuck connection to be closed", func() bool { return closed.Load() == 1 })
 }
 
 // Over HTTP/2 a connection cannot be taken over: streams write through the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -76,11 +77,28 @@ type h2Conn struct {
 	err    error // why reading stopped
 }
 
-func dialH2(t testing.TB, srv *testServer) *h2Conn {
+// dialH2 opens a bare HTTP/2 connection to srv. A stuck one never reads
+// from the connection at all, has a 4 KiB receive buffer (SO_RCVBUF) and
+// grants each stream a 1 GiB window, so that flow control never stops the
+// server: its writes to the connection block once the kernels' buffers are
+// full, as for a client whose network is stuck.
+func dialH2(t testing.TB, srv *testServer, stuck bool) *h2Conn {
 	t.Helper()
 	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	cfg.NextProtos = []string{"h2"}
-	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), cfg)
+	var d net.Dialer
+	if stuck {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	conn, err := tls.DialWithDialer(&d, "tcp", srv.Listener.Addr().String(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +113,19 @@ func dialH2(t testing.TB, srv *testServer) *h2Conn {
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.fr.WriteSettings(); err != nil {
+	var settings []http2.Setting
+	if stuck {
+		settings = append(settings, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	}
+	if err := c.fr.WriteSettings(settings...); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.fr.WriteWindowUpdate(0, 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	go c.read()
+	if !stuck {
+		go c.read()
+	}
 	return c
 }
 

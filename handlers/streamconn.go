@@ -40,7 +40,8 @@ const streamSendBuffer = 32 << 10
 // choice) or in the shared TCP send queue is not counted, and a reader
 // whose window is full is cut MaxLag after its write blocked. Abort sets a
 // write deadline in the past: net/http then resets the stream
-// (RST_STREAM) and the blocked write returns.
+// (RST_STREAM) and the blocked write returns, even when the connection
+// itself is stuck and the reset cannot go out.
 type streamConn struct {
 	mu      sync.Mutex // guards conn, tcp, rc and aborted for Abort and Unacked
 	conn    net.Conn   // the taken-over connection, or nil
