@@ -6,9 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -36,6 +38,7 @@ import (
 type testCA struct {
 	pool              *x509.CertPool // trusts the CA
 	certFile, keyFile string         // the leaf's chain and key
+	spki              string         // base64 of the SHA-256 of the leaf's public key, as Chromium's flags take it
 }
 
 func newTestCA(t *testing.T) testCA {
@@ -87,6 +90,12 @@ func newTestCA(t *testing.T) testCA {
 	dir := t.TempDir()
 	c := testCA{pool: x509.NewCertPool(), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
 	c.pool.AddCert(ca)
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	c.spki = base64.StdEncoding.EncodeToString(spki[:])
 	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
 	if err := os.WriteFile(c.certFile, chain, 0o600); err != nil {
 		t.Fatal(err)
