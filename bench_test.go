@@ -33,8 +33,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// goleak's Cleanup takes the place of its os.Exit, so it exits itself.
 	// Pebble (acme_test.go) keeps its validation authority's task loop.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"), goleak.Cleanup(func(code int) {
+		if binaryDir != "" {
+			os.RemoveAll(binaryDir)
+		}
+		os.Exit(code)
+	}))
 }
 
 // spawnServer starts Cloakroom in a process of its own (this test binary,

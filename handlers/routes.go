@@ -38,6 +38,9 @@ type Config struct {
 	// HSTS is the max-age of the Strict-Transport-Security header sent on
 	// HTTPS responses (over our TLS, or a trusted proxy's); 0 sends none.
 	HSTS time.Duration
+	// TranscriptBatch is how many sealed records a transcript reads under
+	// its room's lock at once; 0 is chat.DefaultTranscriptBatch.
+	TranscriptBatch int
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +87,8 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits))
 	e.POST("/rooms/:room/leave", postLeave(hub))
 	get("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
+	get("/rooms/:room/transcript.txt", showTranscript(hub, cfg, textTranscript))
+	get("/rooms/:room/transcript.json", showTranscript(hub, cfg, jsonTranscript))
 	get("/healthz", healthz)
 	get("/static/*", staticFiles())
 	get("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
