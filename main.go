@@ -265,6 +265,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	select {
 	case err := <-served:
 		cancel()
+		if plain != nil { // one of the two failed: end both
+			_ = plain.Close()
+			_ = srv.Close()
+		}
 		return err
 	case err = <-swept:
 		if err != nil { // sealing failed: the machine has no randomness
