@@ -1,0 +1,421 @@
+// Package natslog is a chat.Log kept in NATS JetStream, so that several
+// Cloakroom servers share their rooms' sealed events.
+//
+// One stream holds every room; a room is the subject <prefix>.room.<token>,
+// where the token comes from Config.RoomToken (an HMAC of the room's name in
+// production), never the name itself: names may hold '.', '*', '>' or
+// spaces, and NATS need not learn them. The stream keeps at most History
+// messages per subject, in memory unless Config.Storage says file.
+//
+// What NATS sees: each room's token and how many rooms there are; per
+// record its id in the room, the member number, the client's message id as
+// given, the sealed bytes' size, and when it was stored; who reads and
+// watches which room, and when. The sealed bytes themselves are opaque
+// (see chat and crypto).
+//
+// Ids stay consecutive per room whichever server appends: JetStream's
+// sequences count the whole stream, so each record carries its room id in
+// its envelope, and Append is a compare-and-set on the subject's last
+// sequence (the Nats-Expected-Last-Subject-Sequence header).
+package natslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Storage is where the NATS servers keep the stream.
+type Storage int
+
+// Storages. Memory is the default: a restart of the NATS servers forgets
+// every room, which keeps the promise that events live only in memory.
+const (
+	Memory Storage = iota
+	File
+)
+
+// Defaults of Config.
+const (
+	DefaultStream     = "CLOAKROOM"
+	DefaultPrefix     = "cloakroom"
+	DefaultTimeout    = 5 * time.Second
+	DefaultWatchCheck = 2 * time.Second
+)
+
+// Config configures a Log. The caller owns the connection: a Log never
+// closes it.
+type Config struct {
+	// JetStream is used if set; otherwise Conn, with JetStream's default
+	// API prefix. One of the two is required.
+	JetStream jetstream.JetStream
+	Conn      *nats.Conn
+
+	Stream   string  // the stream's name; DefaultStream if empty
+	Prefix   string  // subjects are Prefix.room.<token>; DefaultPrefix if empty
+	History  int     // records kept per room; chat.DefaultHistory if ≤ 0
+	Storage  Storage // Memory unless File
+	Replicas int     // copies of the stream in a NATS cluster; 1 if ≤ 0
+
+	// RoomToken maps a room's name to the subject token that stands for it:
+	// the same for the same name on every server, at most one name per
+	// token, and a valid token (no '.', '*', '>' or white space, not empty).
+	// Required.
+	RoomToken func(room string) string
+
+	// Timeout bounds each of Append, Read, Bounds and Drop, and each request
+	// of Watch; DefaultTimeout if ≤ 0.
+	Timeout time.Duration
+	// WatchCheck is how often a Watch asks whether its room still holds the
+	// last record it delivered: a purge or a NATS restart delivers nothing,
+	// so only a look tells a watcher it must reset. DefaultWatchCheck if ≤ 0.
+	WatchCheck time.Duration
+}
+
+// A Log is a chat.Log in a JetStream stream. It is safe for concurrent use;
+// many Logs, on as many connections and servers, may share one stream.
+type Log struct {
+	js            jetstream.JetStream
+	nc            *nats.Conn
+	cfg           Config
+	stream        jetstream.StreamConfig
+	directSubject string // the direct get API's subject for the stream
+
+	mu   sync.Mutex
+	cids map[string]*cidIndex // by subject: the client ids of rooms this Log appended to
+}
+
+var _ chat.Log = (*Log)(nil)
+
+// New returns a Log on the stream cfg names, creating the stream, or
+// updating its limits, to match cfg. A stream of that name that cannot be
+// made to match (other storage, other subjects) is an error that says so.
+func New(ctx context.Context, cfg Config) (*Log, error) {
+	if cfg.RoomToken == nil {
+		return nil, errors.New("natslog: Config.RoomToken is required")
+	}
+	js := cfg.JetStream
+	if js == nil {
+		if cfg.Conn == nil {
+			return nil, errors.New("natslog: Config.JetStream or Config.Conn is required")
+		}
+		var err error
+		if js, err = jetstream.New(cfg.Conn); err != nil {
+			return nil, fmt.Errorf("natslog: %w", err)
+		}
+	}
+	cfg.Stream = cmpOr(cfg.Stream, DefaultStream)
+	cfg.Prefix = cmpOr(cfg.Prefix, DefaultPrefix)
+	if cfg.History <= 0 {
+		cfg.History = chat.DefaultHistory
+	}
+	cfg.Replicas = max(cfg.Replicas, 1)
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.WatchCheck <= 0 {
+		cfg.WatchCheck = DefaultWatchCheck
+	}
+	storage := jetstream.MemoryStorage
+	if cfg.Storage == File {
+		storage = jetstream.FileStorage
+	}
+	l := &Log{
+		js:  js,
+		nc:  js.Conn(),
+		cfg: cfg,
+		stream: jetstream.StreamConfig{
+			Name:              cfg.Stream,
+			Description:       "Cloakroom's rooms: sealed events, one subject per room",
+			Subjects:          []string{cfg.Prefix + ".room.*"},
+			Retention:         jetstream.LimitsPolicy,
+			MaxMsgs:           -1,
+			MaxBytes:          -1,
+			MaxMsgsPerSubject: int64(cfg.History),
+			Discard:           jetstream.DiscardOld,
+			Storage:           storage,
+			Replicas:          cfg.Replicas,
+			AllowDirect:       true,
+		},
+		directSubject: apiPrefix(js.Options()) + "DIRECT.GET." + cfg.Stream,
+		cids:          make(map[string]*cidIndex),
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := l.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// apiPrefix is the JetStream API's subject prefix, with its final '.'.
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	}
+	return jetstream.DefaultAPIPrefix
+}
+
+// ensureStream creates the stream, or updates it to the Log's config.
+func (l *Log) ensureStream(ctx context.Context) error {
+	if _, err := l.js.CreateOrUpdateStream(ctx, l.stream); err != nil {
+		return fmt.Errorf("natslog: stream %s (storage %s, subjects %s, %d per subject, %d replicas) cannot be created or updated to match: %w",
+			l.stream.Name, l.stream.Storage, l.stream.Subjects[0], l.stream.MaxMsgsPerSubject, l.stream.Replicas, err)
+	}
+	return nil
+}
+
+// subject returns the room's subject, or an error if RoomToken gave a
+// token that would not be one subject token.
+func (l *Log) subject(room string) (string, error) {
+	tok := l.cfg.RoomToken(room)
+	if tok == "" || strings.ContainsAny(tok, ".*> \t\r\n") {
+		return "", fmt.Errorf("natslog: RoomToken gave %q, not a subject token", tok)
+	}
+	return l.cfg.Prefix + ".room." + tok, nil
+}
+
+func (l *Log) context() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), l.cfg.Timeout)
+}
+
+// Append implements chat.Log. The head of the room is read, compared with
+// expect, and the record is published on condition that the subject's
+// last sequence is still the head's: a writer that lost a race gets
+// chat.ErrConflict, from the server's "wrong last sequence" or from the
+// head it read. If the stream is gone (NATS restarted with memory
+// storage), it is made again once.
+func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, bool, error) {
+	if rec.ID != expect+1 {
+		return chat.Record{}, false, chat.ErrNotNext
+	}
+	subj, err := l.subject(room)
+	if err != nil {
+		return chat.Record{}, false, err
+	}
+	ctx, cancel := l.context()
+	defer cancel()
+	var head stored
+	var any bool
+	err = l.withStream(ctx, func() (err error) {
+		head, any, err = l.last(ctx, subj)
+		return err
+	})
+	if err != nil {
+		return chat.Record{}, false, err
+	}
+	if any && head.rec.ID != expect {
+		return chat.Record{}, false, chat.ErrConflict
+	}
+	idx := l.cidIndex(subj)
+	if rec.CID != "" {
+		if found, ok, err := idx.lookup(ctx, l, subj, head, any, rec.CID); err != nil {
+			return chat.Record{}, false, err
+		} else if ok {
+			return found, false, nil
+		}
+	}
+	var headSeq uint64
+	if any {
+		headSeq = head.seq
+	}
+	ack, err := l.js.Publish(ctx, subj, encode(rec), jetstream.WithExpectLastSequencePerSubject(headSeq))
+	if err != nil {
+		if isWrongLastSequence(err) {
+			return chat.Record{}, false, chat.ErrConflict
+		}
+		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
+	}
+	idx.appended(headSeq, stored{seq: ack.Sequence, rec: rec}, l.cfg.History)
+	return rec, true, nil
+}
+
+// isWrongLastSequence reports the server's refusal of a compare-and-set.
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// Bounds implements chat.Log: the ids of the first and last messages on
+// the room's subject.
+func (l *Log) Bounds(room string) (oldest, newest uint64, ok bool, err error) {
+	subj, err := l.subject(room)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	ctx, cancel := l.context()
+	defer cancel()
+	var first, last stored
+	err = l.withStream(ctx, func() (err error) {
+		first, last, ok, err = l.ends(ctx, subj)
+		return err
+	})
+	if err != nil || !ok {
+		return 0, 0, false, err
+	}
+	return first.rec.ID, last.rec.ID, true, nil
+}
+
+// ends returns the first and last records on subj; ok is false when it
+// has none. A drop between the two reads is read again, so first is never
+// newer than last.
+func (l *Log) ends(ctx context.Context, subj string) (first, last stored, ok bool, err error) {
+	for {
+		last, ok, err = l.last(ctx, subj)
+		if err != nil || !ok {
+			return stored{}, stored{}, false, err
+		}
+		first, ok, err = l.next(ctx, subj, 1)
+		if err != nil {
+			return stored{}, stored{}, false, err
+		}
+		if ok && first.seq <= last.seq {
+			return first, last, true, nil
+		}
+	}
+}
+
+// withStream runs f, and once more after making the stream again if f
+// found it gone: after a NATS restart with memory storage the stream is
+// gone until someone makes it, and then every room is empty, which is what
+// readers and writers should see. If JetStream itself does not answer, the
+// error stays.
+func (l *Log) withStream(ctx context.Context, f func() error) error {
+	err := f()
+	if errors.Is(err, errStreamGone) {
+		if err = l.ensureStream(ctx); err == nil {
+			err = f()
+		}
+	}
+	return err
+}
+
+// Read implements chat.Log: the place of the record after after is
+// looked up (see locate), then the records from there are read in one
+// direct get batch.
+func (l *Log) Read(room string, after uint64, limit int) ([]chat.Record, error) {
+	subj, err := l.subject(room)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := l.context()
+	defer cancel()
+	var from uint64
+	var last stored
+	var ok bool
+	err = l.withStream(ctx, func() (err error) {
+		from, last, ok, err = l.locate(ctx, subj, after)
+		return err
+	})
+	if err != nil || !ok || from > last.seq {
+		return nil, err
+	}
+	n := int(last.rec.ID - after)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	var out []chat.Record
+	err = l.batch(ctx, subj, from, last.seq, n, func(s stored) bool {
+		if len(out) > 0 && s.rec.ID != out[len(out)-1].ID+1 {
+			return false // the room was dropped and made again meanwhile
+		}
+		out = append(out, s.rec)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// locate returns the stream sequence from which the room's records with
+// ids greater than after are read (the first kept record's when after is
+// older than it, the one past the newest's when none is newer), and the
+// room's newest record; ok is false when the room keeps none. Records are
+// in id order on their subject, so the place is found by bisecting the
+// subject's sequences: a few direct gets, however long the room.
+func (l *Log) locate(ctx context.Context, subj string, after uint64) (from uint64, last stored, ok bool, err error) {
+	last, ok, err = l.last(ctx, subj)
+	if err != nil || !ok {
+		return 0, stored{}, false, err
+	}
+	switch {
+	case after >= last.rec.ID:
+		return last.seq + 1, last, true, nil
+	case after+1 == last.rec.ID:
+		return last.seq, last, true, nil
+	}
+	first, ok, err := l.next(ctx, subj, 1)
+	if err != nil || !ok {
+		return 0, stored{}, false, err
+	}
+	if after < first.rec.ID {
+		return first.seq, last, true, nil
+	}
+	// The record after after lies in (first.seq, last.seq]: find the
+	// smallest sequence whose next record on the subject is newer than
+	// after.
+	lo, hi := first.seq+1, last.seq
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		s, ok, err := l.next(ctx, subj, mid)
+		if err != nil {
+			return 0, stored{}, false, err
+		}
+		switch {
+		case !ok: // dropped meanwhile: what is left is newer
+			return last.seq + 1, last, true, nil
+		case s.rec.ID == after+1:
+			return s.seq, last, true, nil
+		case s.rec.ID > after:
+			hi = mid
+		default:
+			lo = s.seq + 1
+		}
+	}
+	return lo, last, true, nil
+}
+
+// Drop implements chat.Log: it purges the room's subject. Watchers of the
+// room notice at their next check, or at the next record, and reset.
+func (l *Log) Drop(room string) error {
+	subj, err := l.subject(room)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	delete(l.cids, subj)
+	l.mu.Unlock()
+	ctx, cancel := l.context()
+	defer cancel()
+	st, err := l.js.Stream(ctx, l.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // nothing is kept at all
+	}
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(subj))
+	}
+	if err != nil {
+		return fmt.Errorf("natslog: drop: %w", err)
+	}
+	return nil
+}
