@@ -73,7 +73,7 @@ func (x *cidIndex) lookup(ctx context.Context, l *Log, subj string, head stored,
 	if err != nil {
 		return chat.Record{}, false, err
 	}
-	if !ok || s.seq != seq {
+	if !ok || s.seq != seq || s.rec.CID != cid {
 		x.valid = false
 		return chat.Record{}, false, chat.ErrConflict
 	}
@@ -134,6 +134,13 @@ func (x *cidIndex) appended(headSeq uint64, s stored, history int) {
 	if x.valid && x.seq == headSeq {
 		x.add(s, history)
 	}
+}
+
+// invalidate makes the next lookup build the index again.
+func (x *cidIndex) invalidate() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.valid = false
 }
 
 func (x *cidIndex) reset() {

@@ -124,7 +124,7 @@ func (l *Log) batchOnce(ctx context.Context, subj string, from, upTo uint64, n i
 	if err != nil {
 		return p, false, err
 	}
-	inbox := l.nc.NewRespInbox()
+	inbox := nats.NewInbox() // not a response inbox, which the connection's request mux would also receive
 	sub, err := l.nc.SubscribeSync(inbox)
 	if err != nil {
 		return p, false, fmt.Errorf("natslog: direct get: %w", err)

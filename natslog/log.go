@@ -9,14 +9,23 @@
 //
 // What NATS sees: each room's token and how many rooms there are; per
 // record its id in the room, the member number, the client's message id as
-// given, the sealed bytes' size, and when it was stored; who reads and
-// watches which room, and when. The sealed bytes themselves are opaque
-// (see chat and crypto).
+// given, the sealed bytes' size, and when it was stored (each message also
+// keeps the Nats-Expected-Last-Subject-Sequence header it was published
+// with: its predecessor's stream sequence); which connection appends,
+// reads and watches which room, and when. The sealed bytes themselves are
+// opaque (see chat and crypto).
 //
 // Ids stay consecutive per room whichever server appends: JetStream's
 // sequences count the whole stream, so each record carries its room id in
 // its envelope, and Append is a compare-and-set on the subject's last
 // sequence (the Nats-Expected-Last-Subject-Sequence header).
+//
+// Reads use direct gets, which with Replicas > 1 any replica answers: a
+// replica a moment behind the leader may miss the newest records. Appends
+// stay exact (the leader checks the condition); a Read may lag by the
+// replication delay.
+//
+// It needs nats-server 2.11 or later (batched direct gets).
 package natslog
 
 import (
@@ -212,6 +221,10 @@ func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, 
 	}
 	ctx, cancel := l.context()
 	defer cancel()
+	idx := l.cidIndex(subj)
+	if stored, ok, err := l.appendKnown(ctx, subj, idx, expect, rec); ok || err != nil {
+		return stored, ok, err
+	}
 	var head stored
 	var any bool
 	err = l.withStream(ctx, func() (err error) {
@@ -224,7 +237,6 @@ func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, 
 	if any && head.rec.ID != expect {
 		return chat.Record{}, false, chat.ErrConflict
 	}
-	idx := l.cidIndex(subj)
 	if rec.CID != "" {
 		if found, ok, err := idx.lookup(ctx, l, subj, head, any, rec.CID); err != nil {
 			return chat.Record{}, false, err
@@ -241,6 +253,38 @@ func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, 
 		if isWrongLastSequence(err) {
 			return chat.Record{}, false, chat.ErrConflict
 		}
+		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
+	}
+	idx.appended(headSeq, stored{seq: ack.Sequence, rec: rec}, l.cfg.History)
+	return rec, true, nil
+}
+
+// appendKnown is Append's fast path, for a room whose newest record this
+// Log knows (it appended or read it last) and whose index has the record's
+// client id nowhere: the record is published on condition that the
+// subject's last sequence is the known one, in one round trip. ok is false,
+// with no error, when the path does not apply or the condition failed: the
+// full path then reads the head and decides.
+func (l *Log) appendKnown(ctx context.Context, subj string, idx *cidIndex, expect uint64, rec chat.Record) (chat.Record, bool, error) {
+	idx.mu.Lock()
+	headSeq, known := idx.seq, idx.valid && idx.seq != 0 && idx.id == expect
+	if rec.CID != "" {
+		_, found := idx.bySeq[rec.CID]
+		known = known && !found
+	}
+	idx.mu.Unlock()
+	if !known {
+		return chat.Record{}, false, nil
+	}
+	ack, err := l.js.Publish(ctx, subj, encode(rec),
+		jetstream.WithExpectLastSequencePerSubject(headSeq), jetstream.WithRetryAttempts(0))
+	switch {
+	case isWrongLastSequence(err):
+		return chat.Record{}, false, nil
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		idx.invalidate() // the stream is gone: the full path makes it again
+		return chat.Record{}, false, nil
+	case err != nil:
 		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
 	}
 	idx.appended(headSeq, stored{seq: ack.Sequence, rec: rec}, l.cfg.History)
