@@ -414,3 +414,23 @@ func TestStreamConfig(t *testing.T) {
 		t.Errorf("MaxMsgsPerSubject after New with History 20: %d", got)
 	}
 }
+
+// A watcher whose connection is closed under it returns an error, and
+// leaves nothing running.
+func TestWatchConnectionClosed(t *testing.T) {
+	s := startServer(t, t.TempDir(), -1)
+	nc := connect(t, s)
+	l := newLog(t, nc, 10, Memory)
+	if err := appendAll(l, "room", "m", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	recs, done, stop := watchInto(l, "room", 0)
+	defer stop()
+	receive(t, recs, 2)
+	nc.Close()
+	err := waitErr(t, done)
+	t.Logf("Watch returned %v", err)
+	if err == nil || errors.Is(err, chat.ErrTruncated) {
+		t.Errorf("Watch on a closed connection: %v, want an error other than ErrTruncated", err)
+	}
+}
