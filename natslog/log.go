@@ -29,9 +29,11 @@
 package natslog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,8 +122,14 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("natslog: %w", err)
 		}
 	}
-	cfg.Stream = cmpOr(cfg.Stream, DefaultStream)
-	cfg.Prefix = cmpOr(cfg.Prefix, DefaultPrefix)
+	cfg.Stream = cmp.Or(cfg.Stream, DefaultStream)
+	cfg.Prefix = cmp.Or(cfg.Prefix, DefaultPrefix)
+	if strings.ContainsAny(cfg.Prefix, "*> \t\r\n") || slices.Contains(strings.Split(cfg.Prefix, "."), "") {
+		return nil, fmt.Errorf("natslog: Config.Prefix %q is not a subject without wildcards", cfg.Prefix)
+	}
+	if cfg.Storage != Memory && cfg.Storage != File {
+		return nil, fmt.Errorf("natslog: Config.Storage %d is neither Memory nor File", cfg.Storage)
+	}
 	if cfg.History <= 0 {
 		cfg.History = chat.DefaultHistory
 	}
@@ -162,13 +170,6 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // apiPrefix is the JetStream API's subject prefix, with its final '.'.

@@ -434,3 +434,34 @@ func TestWatchConnectionClosed(t *testing.T) {
 		t.Errorf("Watch on a closed connection: %v, want an error other than ErrTruncated", err)
 	}
 }
+
+// New refuses a config it cannot keep its promises with, before any
+// stream is made.
+func TestNewRejects(t *testing.T) {
+	s := startServer(t, t.TempDir(), -1)
+	nc := connect(t, s)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no RoomToken", Config{Conn: nc}, "RoomToken is required"},
+		{"no connection", Config{RoomToken: testToken}, "Conn is required"},
+		{"a wildcard in the prefix", Config{Conn: nc, RoomToken: testToken, Prefix: "chat.*"}, "not a subject without wildcards"},
+		{"an empty token in the prefix", Config{Conn: nc, RoomToken: testToken, Prefix: "chat..rooms"}, "not a subject without wildcards"},
+		{"an unknown storage", Config{Conn: nc, RoomToken: testToken, Storage: 7}, "neither Memory nor File"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(context.Background(), DefaultStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("after refused configs the stream lookup = %v, want ErrStreamNotFound", err)
+	}
+}
