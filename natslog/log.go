@@ -98,6 +98,7 @@ type Log struct {
 	cfg           Config
 	stream        jetstream.StreamConfig
 	directSubject string // the direct get API's subject for the stream
+	batchBytes    int    // bytes per batch answer; 0 is the server's limit (tests set it lower)
 
 	mu   sync.Mutex
 	cids map[string]*cidIndex // by subject: the client ids of rooms this Log appended to
@@ -356,7 +357,7 @@ func (l *Log) withStream(ctx context.Context, f func() error) error {
 
 // Read implements chat.Log: the place of the record after after is
 // looked up (see locate), then the records from there are read in one
-// direct get batch.
+// direct get batch (more if the server's byte limit cuts it).
 func (l *Log) Read(room string, after uint64, limit int) ([]chat.Record, error) {
 	subj, err := l.subject(room)
 	if err != nil {
@@ -364,32 +365,45 @@ func (l *Log) Read(room string, after uint64, limit int) ([]chat.Record, error) 
 	}
 	ctx, cancel := l.context()
 	defer cancel()
-	var from uint64
-	var last stored
-	var ok bool
-	err = l.withStream(ctx, func() (err error) {
-		from, last, ok, err = l.locate(ctx, subj, after)
-		return err
-	})
-	if err != nil || !ok || from > last.seq {
-		return nil, err
-	}
-	n := int(last.rec.ID - after)
-	if limit > 0 {
-		n = min(n, limit)
-	}
 	var out []chat.Record
-	err = l.batch(ctx, subj, from, last.seq, n, func(s stored) bool {
-		if len(out) > 0 && s.rec.ID != out[len(out)-1].ID+1 {
-			return false // the room was dropped and made again meanwhile
+	for {
+		var from uint64
+		var last stored
+		var ok bool
+		err = l.withStream(ctx, func() (err error) {
+			from, last, ok, err = l.locate(ctx, subj, after)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, s.rec)
-		return true
-	})
-	if err != nil {
-		return nil, err
+		if !ok || from > last.seq {
+			return out, nil
+		}
+		n := int(last.rec.ID - after)
+		if limit > 0 {
+			n = min(n, limit-len(out))
+		}
+		gap := false
+		cut, err := l.records(ctx, subj, from, n, func(r chat.Record) bool {
+			if r.ID > last.rec.ID || r.ID <= after {
+				return false // appended since the head was read, or a later life's
+			}
+			if len(out) > 0 && r.ID != out[len(out)-1].ID+1 {
+				gap = true // the room was dropped and made again meanwhile
+				return false
+			}
+			out = append(out, r)
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !cut || gap || len(out) == 0 {
+			return out, nil
+		}
+		after = out[len(out)-1].ID
 	}
-	return out, nil
 }
 
 // locate returns the stream sequence from which the room's records with

@@ -465,3 +465,40 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("after refused configs the stream lookup = %v, want ErrStreamNotFound", err)
 	}
 }
+
+// A server's answer to a batch stops at a byte limit: reads and client id
+// indexes go on from where it stopped.
+func TestBatchesCutByBytes(t *testing.T) {
+	s := startServer(t, t.TempDir(), -1)
+	a := newLog(t, connect(t, s), 100, Memory)
+	b := newLog(t, connect(t, s), 100, Memory)
+	b.batchBytes = 200 // a few records per answer
+	if err := appendAll(a, "room", "m", 1, 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		after         uint64
+		limit         int
+		from, through uint64
+	}{
+		{"all", 0, 0, 1, 40},
+		{"after 7", 7, 0, 8, 40},
+		{"after 7, 25 of them", 7, 25, 8, 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, err := b.Read("room", tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(span(tc.from, tc.through), recIDs(recs)); diff != "" {
+				t.Errorf("ids (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// b's first append with a client id reads the whole room into its index.
+	got, appended, err := b.Append("room", 40, chat.Record{ID: 41, Member: 1, CID: "m-3", Sealed: []byte("again")})
+	if err != nil || appended || got.ID != 4 {
+		t.Errorf("appending m-3 again = id %d, appended %v, %v; want record 4, not appended", got.ID, appended, err)
+	}
+}
