@@ -56,13 +56,13 @@ func (l *Log) cidIndex(subj string) *cidIndex {
 }
 
 // lookup returns the kept record with client id cid, if any, once the
-// index has read the room up to head (any is false for an empty room). A
+// index has read the room up to head (held is false for an empty room). A
 // room whose head moved while it was read is chat.ErrConflict: the append
 // would fail its compare-and-set anyway.
-func (x *cidIndex) lookup(ctx context.Context, l *Log, subj string, head stored, any bool, cid string) (chat.Record, bool, error) {
+func (x *cidIndex) lookup(ctx context.Context, l *Log, subj string, head stored, held bool, cid string) (chat.Record, bool, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if err := x.sync(ctx, l, subj, head, any); err != nil {
+	if err := x.sync(ctx, l, subj, head, held); err != nil {
 		return chat.Record{}, false, err
 	}
 	seq, ok := x.bySeq[cid]
@@ -81,8 +81,8 @@ func (x *cidIndex) lookup(ctx context.Context, l *Log, subj string, head stored,
 }
 
 // sync brings the index up to head. x.mu is held.
-func (x *cidIndex) sync(ctx context.Context, l *Log, subj string, head stored, any bool) error {
-	if !any {
+func (x *cidIndex) sync(ctx context.Context, l *Log, subj string, head stored, held bool) error {
+	if !held {
 		x.reset()
 		x.valid = true
 		return nil

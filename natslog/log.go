@@ -228,26 +228,26 @@ func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, 
 		return stored, ok, err
 	}
 	var head stored
-	var any bool
+	var held bool
 	err = l.withStream(ctx, func() (err error) {
-		head, any, err = l.last(ctx, subj)
+		head, held, err = l.last(ctx, subj)
 		return err
 	})
 	if err != nil {
 		return chat.Record{}, false, err
 	}
-	if any && head.rec.ID != expect {
+	if held && head.rec.ID != expect {
 		return chat.Record{}, false, chat.ErrConflict
 	}
 	if rec.CID != "" {
-		if found, ok, err := idx.lookup(ctx, l, subj, head, any, rec.CID); err != nil {
+		if found, ok, err := idx.lookup(ctx, l, subj, head, held, rec.CID); err != nil {
 			return chat.Record{}, false, err
 		} else if ok {
 			return found, false, nil
 		}
 	}
 	var headSeq uint64
-	if any {
+	if held {
 		headSeq = head.seq
 	}
 	ack, err := l.js.Publish(ctx, subj, encode(rec), jetstream.WithExpectLastSequencePerSubject(headSeq))
@@ -325,7 +325,7 @@ func (l *Log) Bounds(room string) (oldest, newest uint64, ok bool, err error) {
 // has none. A drop between the two reads is read again, so first is never
 // newer than last.
 func (l *Log) ends(ctx context.Context, subj string) (first, last stored, ok bool, err error) {
-	for {
+	for range endsTries {
 		last, ok, err = l.last(ctx, subj)
 		if err != nil || !ok {
 			return stored{}, stored{}, false, err
@@ -338,7 +338,11 @@ func (l *Log) ends(ctx context.Context, subj string) (first, last stored, ok boo
 			return first, last, true, nil
 		}
 	}
+	return stored{}, stored{}, false, errors.New("natslog: the room was dropped at every look at its ends")
 }
+
+// endsTries bounds how often ends looks again at a room being dropped.
+const endsTries = 8
 
 // withStream runs f, and once more after making the stream again if f
 // found it gone: after a NATS restart with memory storage the stream is

@@ -163,15 +163,15 @@ func (w *watcher) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, w.l.cfg.Timeout)
 	defer cancel()
 	var head stored
-	var any bool
+	var held bool
 	err := w.l.withStream(ctx, func() (err error) {
-		head, any, err = w.l.last(ctx, w.subj)
+		head, held, err = w.l.last(ctx, w.subj)
 		return err
 	})
 	switch {
 	case err != nil:
 		return nil
-	case !any, head.seq < w.seen.seq, head.seq == w.seen.seq && head.rec.ID != w.seen.id:
+	case !held, head.seq < w.seen.seq, head.seq == w.seen.seq && head.rec.ID != w.seen.id:
 		return chat.ErrTruncated
 	}
 	return nil
