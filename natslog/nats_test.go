@@ -268,6 +268,10 @@ func TestDropWhileWatching(t *testing.T) {
 			if got := recIDs(receive(t, recs, tc.delivered)); !slices.Equal(got, span(tc.after+1, 3)) {
 				t.Fatalf("delivered %v before the drop", got)
 			}
+			// A Watch that began after the drop would find an empty room
+			// and wait for its next life, as in memory: drop once it has
+			// its place (its consumer exists).
+			waitConsumers(t, b, 1)
 			if err := a.Drop("room"); err != nil {
 				t.Fatal(err)
 			}
@@ -500,5 +504,28 @@ func TestBatchesCutByBytes(t *testing.T) {
 	got, appended, err := b.Append("room", 40, chat.Record{ID: 41, Member: 1, CID: "m-3", Sealed: []byte("again")})
 	if err != nil || appended || got.ID != 4 {
 		t.Errorf("appending m-3 again = id %d, appended %v, %v; want record 4, not appended", got.ID, appended, err)
+	}
+}
+
+// waitConsumers waits until l's stream has n consumers.
+func waitConsumers(t *testing.T, l *Log, n int) {
+	t.Helper()
+	st, err := l.js.Stream(context.Background(), l.cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Consumers == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream has %d consumers after 10 s, want %d", info.State.Consumers, n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not ordering
 	}
 }
