@@ -1,7 +1,9 @@
 package natslog
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cloakroom/cloakroom/chat"
@@ -59,4 +61,45 @@ func BenchmarkServerStart(b *testing.B) {
 		s.Shutdown()
 		s.WaitForShutdown()
 	}
+}
+
+// BenchmarkAppendTwoConnections appends to one room flat out from two Logs
+// on two connections, as two servers writing one hot room: each writer
+// appends after the newest id it knows and asks Bounds again after a
+// conflict. retries/append is conflicts per stored record.
+func BenchmarkAppendTwoConnections(b *testing.B) {
+	s := startServer(b, b.TempDir(), -1)
+	logs := []*Log{
+		newLog(b, connect(b, s), chat.DefaultHistory, Memory),
+		newLog(b, connect(b, s), chat.DefaultHistory, Memory),
+	}
+	sealed := make([]byte, sealedSize)
+	var writer, stored, conflicts atomic.Int64
+	b.SetParallelism(1) // one writer per core; two cores here
+	b.RunParallel(func(pb *testing.PB) {
+		w := writer.Add(1)
+		l := logs[w%2]
+		var newest uint64
+		for pb.Next() {
+			for {
+				rec := chat.Record{ID: newest + 1, Member: uint64(w), Sealed: sealed}
+				_, _, err := l.Append("bench", newest, rec)
+				if err == nil {
+					newest++
+					stored.Add(1)
+					break
+				}
+				if !errors.Is(err, chat.ErrConflict) {
+					b.Error(err)
+					return
+				}
+				conflicts.Add(1)
+				if _, newest, _, err = l.Bounds("bench"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(conflicts.Load())/float64(max(stored.Load(), 1)), "retries/append")
 }

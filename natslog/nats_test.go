@@ -529,3 +529,50 @@ func waitConsumers(t *testing.T, l *Log, n int) {
 		time.Sleep(5 * time.Millisecond) // polling a condition, not ordering
 	}
 }
+
+// A caller's own JetStream handle, stream name and subject prefix make a
+// log of their own beside the default one on the same server.
+func TestOwnStreamAndPrefix(t *testing.T) {
+	s := startServer(t, t.TempDir(), -1)
+	nc := connect(t, s)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := New(context.Background(), Config{JetStream: js, Stream: "OTHER", Prefix: "acme.chat", History: 5, RoomToken: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := newLog(t, nc, 5, Memory)
+	if err := appendAll(own, "room", "own", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendAll(def, "room", "def", 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		log     *Log
+		members []uint64
+	}{
+		{"own", own, []uint64{1, 1, 1}},
+		{"default", def, []uint64{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, err := tc.log.Read("room", 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.members, memberList(recs)); diff != "" {
+				t.Errorf("members of the records read (-want +got):\n%s", diff)
+			}
+		})
+	}
+	st, err := js.Stream(context.Background(), "OTHER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.Subjects; !slices.Equal(got, []string{"acme.chat.room.*"}) {
+		t.Errorf("OTHER's subjects: %v", got)
+	}
+}
