@@ -27,7 +27,11 @@ var errEnvelope = errors.New("natslog: a stored message is not a record envelope
 //	rest     Sealed
 //
 // All of it is in the clear for NATS: the sealed bytes are opaque, but the
-// id, the member number, the client id and the sizes are not.
+// id, the member number, the client id and the sizes are not. The client id
+// is kept as given rather than hashed because Read and Watch must give it
+// back (chat.Record.CID) and a Log holds no key to seal it with; it is the
+// Hub's member-scoped id ("7:…"), chosen by the client (a random id in the
+// browser).
 func encode(rec chat.Record) []byte {
 	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(rec.CID)+len(rec.Sealed))
 	b = append(b, envelopeVersion)
