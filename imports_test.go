@@ -22,6 +22,7 @@ func TestImportRules(t *testing.T) {
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
+		mod + "/natslog":       {"chat"},
 		mod + "/crypto":        {},
 		mod + "/static":        {},
 	}
@@ -33,6 +34,9 @@ func TestImportRules(t *testing.T) {
 		mod + "/fanout": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// Addresses and counts in, waits out: the limits know no HTTP.
 		mod + "/limits": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		// The shipped binary carries the NATS client, never a NATS server
+		// (the tests embed one).
+		mod + "/natslog": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.
