@@ -83,13 +83,14 @@ func newBox(o options, goos string, log *slog.Logger) (*crypto.Box, error) {
 // and warns (on log, naming the file and its mode) if the file's group may
 // read or change it: a systemd credential looks like that (mode 0440) when
 // systemd grants the service's user access through an ACL, whose mask shows
-// as the group bits. Every error starts with the flag and the file and says
-// why; none quotes the file's content.
+// as the group bits. Anything but a regular file (a FIFO, a device) is
+// refused without being read. Every error starts with the flag and the
+// file and says why; none quotes the file's content.
 func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%s %s: %s", flagName, path, fmt.Sprintf(format, args...))
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|keyFileOpenFlag, 0)
 	if err != nil {
 		return nil, fail("%v", pathErrReason(err))
 	}
@@ -102,6 +103,12 @@ func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) 
 	}
 	if info.IsDir() {
 		return nil, fail("is a directory, not a key file")
+	}
+	if !info.Mode().IsRegular() {
+		// A FIFO, a device or a socket: reading one may never end (a FIFO
+		// nobody writes, a terminal) or never stop (/dev/zero), and start-up
+		// would wait on it.
+		return nil, fail("is not a regular file (%s); the key must be in a file", fileKind(info.Mode()))
 	}
 	if goos != "windows" {
 		perm := info.Mode().Perm()
@@ -128,6 +135,21 @@ func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) 
 		return nil, fail("%v", err)
 	}
 	return key, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "type " + m.Type().String()
 }
 
 // pathErrReason returns the reason inside a *fs.PathError ("no such file or
