@@ -213,8 +213,9 @@ func (s *tlsSetup) httpHandler(tlsPort string) http.Handler {
 
 // redirectToHTTPS answers plain HTTP: GET and HEAD with 308 Permanent
 // Redirect to the same host (its port replaced by tlsPort, left out when
-// 443) and path; any other method with 400, since a redirected POST would
-// have sent its body over plain HTTP already.
+// 443), path and query; any other method with 400, since a redirected POST
+// would have sent its body over plain HTTP already, and so is a request
+// whose target is not a path ("*", or an opaque "x:y").
 func redirectToHTTPS(tlsPort string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -235,6 +236,18 @@ func redirectToHTTPS(tlsPort string) http.Handler {
 		} else if strings.Contains(host, ":") {
 			host = "[" + host + "]" // an IPv6 literal
 		}
-		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+		// The path, never RequestURI: a request target such as
+		// "x:@evil.example/" has no path but an opaque part, and appended
+		// to the host that would redirect to another host.
+		path := r.URL.EscapedPath()
+		if r.URL.Opaque != "" || !strings.HasPrefix(path, "/") {
+			http.Error(w, "The request's target is not a path.", http.StatusBadRequest)
+			return
+		}
+		target := "https://" + host + path
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusPermanentRedirect)
 	})
 }

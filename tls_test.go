@@ -363,6 +363,62 @@ func TestRedirectToPort443(t *testing.T) {
 	}
 }
 
+// The redirect goes to the host the request named, whatever its target:
+// a target that is not a path (an opaque "x:@evil.example/", which
+// appended to the host made https://chat.example@evil.example/, a
+// redirect to evil.example; or "*") is a 400, and a path that looks like
+// another host stays a path. Raw request lines, since no HTTP client sends
+// these.
+func TestRedirectStaysOnTheHost(t *testing.T) {
+	for _, port := range []string{"443", "8443"} {
+		srv := httptest.NewServer(redirectToHTTPS(port))
+		t.Cleanup(srv.Close)
+		host := "chat.example"
+		if port != "443" {
+			host += ":" + port
+		}
+		type answer struct {
+			Status   int
+			Location string
+		}
+		tests := []struct {
+			target string
+			want   answer
+		}{
+			{"/rooms/lobby?m=1", answer{http.StatusPermanentRedirect, "https://" + host + "/rooms/lobby?m=1"}},
+			{"x:@evil.example/", answer{http.StatusBadRequest, ""}},
+			{"x:.evil.example/", answer{http.StatusBadRequest, ""}},
+			{"*", answer{http.StatusBadRequest, ""}},
+			{"//evil.example/", answer{http.StatusPermanentRedirect, "https://" + host + "//evil.example/"}},
+			{"/%0d%0aSet-Cookie:x=1", answer{http.StatusPermanentRedirect, "https://" + host + "/%0d%0aSet-Cookie:x=1"}},
+		}
+		for _, tt := range tests {
+			t.Run(port+" "+tt.target, func(t *testing.T) {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: chat.example\r\nConnection: close\r\n\r\n", tt.target); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				got := answer{resp.StatusCode, resp.Header.Get("Location")}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("(-want +got)\n%s", diff)
+				}
+				if len(resp.Header.Values("Set-Cookie")) > 0 {
+					t.Errorf("a Set-Cookie header: %q", resp.Header.Values("Set-Cookie"))
+				}
+			})
+		}
+	}
+}
+
 // Flag combinations that cannot work are start-up errors that say why.
 func TestTLSFlagErrors(t *testing.T) {
 	tests := []struct {
