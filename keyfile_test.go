@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -177,6 +178,11 @@ func TestBadKeyFileStops(t *testing.T) {
 	hashes := file("hashes.key", strings.Repeat("#", 44)+"\n", 0o600)
 	notHex := file("z.key", hex.EncodeToString(goodKey)[:63]+"z\n", 0o600)
 	missing := filepath.Join(dir, "missing.key")
+	// A whole key, then more than the 4 KiB read: only the length is judged.
+	huge := file("huge.key", hex.EncodeToString(goodKey)+strings.Repeat("\n", 1<<20), 0o600)
+	// The mode judged is the linked file's, not the link's (0777).
+	link := filepath.Join(dir, "link.key")
+	linkErr := os.Symlink(shared, link) // Windows may refuse to make links
 
 	tests := []struct {
 		name      string
@@ -195,6 +201,10 @@ func TestBadKeyFileStops(t *testing.T) {
 			"--master-key-file " + hashes + ": neither hex nor base64: byte 1 is not a base64 character", false},
 		{"hex with a typo", []string{"--master-key-file", notHex}, nil,
 			"--master-key-file " + notHex + ": not hex: byte 64 is not a hex digit", false},
+		{"huge", []string{"--master-key-file", huge}, nil,
+			"--master-key-file " + huge + ": longer than 4 KiB; a key file holds one key", false},
+		{"link to a file every user may read", []string{"--master-key-file", link}, nil,
+			"--master-key-file " + link + ": mode 0644 lets every user read it", true},
 		{"missing", []string{"--master-key-file", missing}, nil,
 			"--master-key-file " + missing + ": no such file or directory", false},
 		{"directory", []string{"--master-key-file", dir}, nil,
@@ -214,6 +224,9 @@ func TestBadKeyFileStops(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.unixModes && runtime.GOOS == "windows" {
 				t.Skip("no mode checks on Windows")
+			}
+			if slices.Contains(tt.args, link) && linkErr != nil {
+				t.Skipf("no symbolic link: %v", linkErr)
 			}
 			// Should the server start after all, the deadline stops it and
 			// the nil it returns fails the test.
