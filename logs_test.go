@@ -12,10 +12,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // logBuffer keeps what the server writes to stderr, from many goroutines.
@@ -467,4 +470,101 @@ func TestLogFormatOption(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A path is logged as the server decoded it, so a client chooses its bytes:
+// line breaks, ANSI escapes, quotes, invalid UTF-8. In either format each
+// stays inside the path field, escaped: the log has one line per request
+// and every line parses, with no control character left in it to forge a
+// line or recolour a terminal (the JSON log wrote DEL and C1 controls such
+// as U+009B, a CSI, raw).
+func TestLoggedPathCannotForgeALine(t *testing.T) {
+	paths := []struct {
+		raw, decoded string
+		json         string // the path's JSON value decoded, where not decoded
+	}{
+		{"/a%0Atime=2026-01-01T00:00:00Z%20level=ERROR%20msg=forged", "/a\ntime=2026-01-01T00:00:00Z level=ERROR msg=forged", ""},
+		{"/a%0D%0A%7B%22level%22:%22ERROR%22%7D", "/a\r\n{\"level\":\"ERROR\"}", ""},
+		{"/a%1B[31mred%1B[0m%1B]0;title%07", "/a\x1b[31mred\x1b[0m\x1b]0;title\a", ""},
+		{"/a%22%20status=200%20x=%22", "/a\" status=200 x=\"", ""},
+		// DEL and C1 controls (NEL, CSI) are written escaped in JSON too.
+		{"/a%00%7F%C2%85%C2%9B31m", "/a\x00\x7f\u0085\u009b31m", `/a` + "\x00" + `\u007f\u0085\u009b31m`},
+		{"/a%FF", "/a\xff", ""},
+	}
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			base, logs, stop := startLogged(t, "--log-format", format, "--log-level", "debug")
+			for _, p := range paths {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", p.raw); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("GET %s: %v", p.raw, err)
+				}
+				resp.Body.Close()
+				conn.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("GET %s: %d, want 404", p.raw, resp.StatusCode)
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			all := logs.String()
+			if i := strings.IndexFunc(all, func(r rune) bool { return r != '\n' && (r < 0x20 || 0x7f <= r && r <= 0x9f) }); i >= 0 {
+				t.Errorf("a control character in the log at byte %d:\n%q", i, all)
+			}
+			var got []string // the paths of the access lines, decoded
+			for _, raw := range strings.Split(strings.TrimSuffix(all, "\n"), "\n") {
+				path, isRequest := loggedPath(t, raw, format)
+				if isRequest {
+					got = append(got, path)
+				}
+			}
+			want := make([]string, len(paths))
+			for i, p := range paths {
+				want[i] = strings.ToValidUTF8(p.decoded, "\uFFFD")
+				if format == "json" && p.json != "" {
+					want[i] = p.json
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("paths of the access lines (-want +got)\n%s\nlog:\n%s", diff, all)
+			}
+		})
+	}
+}
+
+// loggedPath reads one log line, which must parse, and returns its path if
+// it is an access line (msg=request). Text values are unquoted as Go
+// quotes them (slog's text handler uses strconv.Quote).
+func loggedPath(t *testing.T, raw, format string) (string, bool) {
+	t.Helper()
+	if format == "json" {
+		var l struct{ Msg, Path string }
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Errorf("not a JSON line (%v): %q", err, raw)
+		}
+		return l.Path, l.Msg == "request"
+	}
+	fields := map[string]string{}
+	for _, m := range textField.FindAllStringSubmatch(raw, -1) {
+		v := m[2]
+		if strings.HasPrefix(v, `"`) {
+			var err error
+			if v, err = strconv.Unquote(v); err != nil {
+				t.Errorf("a quoted value that does not unquote (%v): %q", err, raw)
+			}
+		}
+		fields[m[1]] = v
+	}
+	if !strings.HasPrefix(raw, "time=") {
+		t.Errorf("not a text log line: %q", raw)
+	}
+	return strings.ToValidUTF8(fields["path"], "\uFFFD"), fields["msg"] == "request"
 }

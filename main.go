@@ -153,9 +153,36 @@ func (f *logFormat) Set(s string) error {
 func newLogger(w io.Writer, format logFormat, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
+		opts.ReplaceAttr = escapeC1
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// escapeC1 writes DEL and the C1 controls (U+0080 to U+009F) in a string
+// attribute as the six characters \u0085 (lowercase hex). slog's JSON
+// handler escapes C0 controls and U+2028/2029 but leaves these raw, and a
+// client chooses the bytes of a logged path: U+009B is a CSI to terminals
+// that take C1 controls in UTF-8, U+0085 a line break to some readers. The
+// text handler quotes them already (strconv.Quote).
+func escapeC1(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindString {
+		return a
+	}
+	s := a.Value.String()
+	isC1 := func(r rune) bool { return r == 0x7f || 0x80 <= r && r <= 0x9f }
+	if strings.IndexFunc(s, isC1) < 0 {
+		return a
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isC1(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return slog.String(a.Key, b.String())
 }
 
 func envName(flagName string) string {
