@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -31,6 +32,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/acme"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // testCA is a throwaway certificate authority, and a leaf it signed for
@@ -540,5 +543,81 @@ func TestDefaultACMECache(t *testing.T) {
 	dir, err := defaultACMECache()
 	if err != nil || dir != "/var/cache/test/cloakroom/acme" {
 		t.Errorf("%q, %v; want /var/cache/test/cloakroom/acme", dir, err)
+	}
+}
+
+// One client with one HTTP/2 connection gets no more event streams than
+// --client-streams, however many streams it opens on it: here 300, past
+// the 250 that net/http's HTTP/2 server lets a connection have open at once
+// (its MAX_CONCURRENT_STREAMS, which it must advertise). Each stream past
+// the limit is answered 429 (or refused by HTTP/2 itself), never 200.
+func TestOneHTTP2ConnectionKeepsToTheClientStreamLimit(t *testing.T) {
+	ca := newTestCA(t)
+	base, _ := startApp(t, "--tls-cert", ca.certFile, "--tls-key", ca.keyFile, "--client-streams", "5")
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN %q, want h2", p)
+	}
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	var headers bytes.Buffer
+	enc := hpack.NewEncoder(&headers)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/rooms/lobby/events"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	// Written before anything is read: the server's frames wait in the
+	// socket buffers meanwhile, a few hundred bytes a stream.
+	const n = 300
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: headers.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // against a hang; the loop ends on the answers
+	outcome := map[uint32]string{}                             // per stream: its status, or the reset's code
+	var maxStreams uint32
+	for len(outcome) < n {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d of %d answers: %v", len(outcome), n, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+				maxStreams = v
+			}
+		case *http2.MetaHeadersFrame:
+			if _, seen := outcome[f.StreamID]; !seen {
+				outcome[f.StreamID] = f.PseudoValue("status")
+			}
+		case *http2.RSTStreamFrame:
+			if _, seen := outcome[f.StreamID]; !seen {
+				outcome[f.StreamID] = f.ErrCode.String()
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d answers", f.ErrCode, len(outcome))
+		}
+	}
+	counts := map[string]int{}
+	for _, o := range outcome {
+		counts[o]++
+	}
+	t.Logf("MAX_CONCURRENT_STREAMS %d; answers %v", maxStreams, counts)
+	if maxStreams == 0 || maxStreams > 250 {
+		t.Errorf("MAX_CONCURRENT_STREAMS %d, want it advertised, at most 250", maxStreams)
+	}
+	if counts["200"] != 5 || counts["200"]+counts["429"]+counts["REFUSED_STREAM"]+counts["PROTOCOL_ERROR"] != n {
+		t.Errorf("answers %v; want 5 streams (200), the other %d refused (429, or reset by HTTP/2)", counts, n-5)
 	}
 }
