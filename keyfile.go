@@ -90,26 +90,14 @@ func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) 
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%s %s: %s", flagName, path, fmt.Sprintf(format, args...))
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|keyFileOpenFlag, 0)
+	f, info, err := openRegular(path)
+	if errors.Is(err, errDirectory) {
+		return nil, fail("is a directory, not a key file")
+	}
 	if err != nil {
 		return nil, fail("%v", pathErrReason(err))
 	}
 	defer f.Close()
-	// The mode is read from the open file, so it is the mode of the very
-	// file read below, even if the path is replaced meanwhile.
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fail("%v", pathErrReason(err))
-	}
-	if info.IsDir() {
-		return nil, fail("is a directory, not a key file")
-	}
-	if !info.Mode().IsRegular() {
-		// A FIFO, a device or a socket: reading one may never end (a FIFO
-		// nobody writes, a terminal) or never stop (/dev/zero), and start-up
-		// would wait on it.
-		return nil, fail("is not a regular file (%s); the key must be in a file", fileKind(info.Mode()))
-	}
 	if goos != "windows" {
 		perm := info.Mode().Perm()
 		switch {
@@ -135,6 +123,55 @@ func readKeyFile(flagName, path, goos string, log *slog.Logger) ([]byte, error) 
 		return nil, fail("%v", err)
 	}
 	return key, nil
+}
+
+// errDirectory is openRegular's error for a directory.
+var errDirectory = errors.New("is a directory")
+
+// openRegular opens path for reading and returns it with its FileInfo, read
+// from the open file: the mode and size are those of the very file that
+// will be read, even if the path is replaced meanwhile. Anything but a
+// regular file is closed again and refused (errDirectory for a directory,
+// else a *fs.PathError saying what it is) before a byte is read: reading a
+// FIFO nobody writes, or a terminal, may never end and /dev/zero never
+// stops, and start-up would wait on it; opening (keyFileOpenFlag) does not
+// block either.
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|keyFileOpenFlag, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+	case info.IsDir():
+		err = errDirectory
+	case !info.Mode().IsRegular():
+		err = &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is not a regular file (%s)", fileKind(info.Mode()))}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, info, nil
+}
+
+// readRegular reads the regular file at path (see openRegular), of at most
+// limit bytes; a longer file is an error.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, _, err := openRegular(path)
+	if errors.Is(err, errDirectory) {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("longer than %d KiB", limit>>10)}
+	}
+	return b, err
 }
 
 // fileKind names the type of a file that is not a regular one.

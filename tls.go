@@ -99,6 +99,11 @@ func defaultACMECache() (string, error) {
 // so that the config says what is served.)
 var nextProtos = []string{"h2", "http/1.1"}
 
+// pemFileLimit is the most read of a certificate, key or CA roots file:
+// a chain of a few certificates is a few KiB, a bundle of every public CA
+// about 200 KiB.
+const pemFileLimit = 1 << 20
+
 // tlsSetup is what serving HTTPS takes: the TLS config of the main
 // listener, and, with ACME, the manager whose HTTP handler answers HTTP-01
 // challenges.
@@ -113,7 +118,18 @@ type tlsSetup struct {
 func newTLS(t tlsOptions, log *slog.Logger) (*tlsSetup, error) {
 	switch {
 	case t.certFile != "":
-		cert, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
+		// Read as regular files only (readRegular), so that a FIFO named
+		// by mistake cannot hold start-up for ever.
+		certPEM, err := readRegular(t.certFile, pemFileLimit)
+		if err != nil {
+			return nil, fmt.Errorf("TLS certificate: %w", err)
+		}
+		keyPEM, err := readRegular(t.keyFile, pemFileLimit)
+		if err != nil {
+			return nil, fmt.Errorf("TLS key: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		clear(keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("TLS certificate %s with key %s: %w", t.certFile, t.keyFile, err)
 		}
@@ -166,7 +182,7 @@ func newACME(t tlsOptions, log *slog.Logger) (*autocert.Manager, error) {
 	}
 	client := &acme.Client{DirectoryURL: t.acmeDirectory, UserAgent: "cloakroom"}
 	if t.acmeRoots != "" {
-		pem, err := os.ReadFile(t.acmeRoots)
+		pem, err := readRegular(t.acmeRoots, pemFileLimit)
 		if err != nil {
 			return nil, fmt.Errorf("ACME CA roots: %w", err)
 		}
