@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -38,6 +39,22 @@ type Box struct {
 
 	mu    sync.RWMutex
 	rooms map[string]*roomKeys
+
+	sealFailures, openFailures atomic.Uint64 // see Stats
+}
+
+// Stats counts a Box's failures since it was made: records it could not
+// seal (no randomness, a key that would not derive) and records that did
+// not open (ErrOpen). Either is rare in a healthy server: an open failure
+// means a record was altered, moved or sealed under another key.
+type Stats struct {
+	SealFailures uint64
+	OpenFailures uint64
+}
+
+// Stats returns the Box's counts now.
+func (b *Box) Stats() Stats {
+	return Stats{SealFailures: b.sealFailures.Load(), OpenFailures: b.openFailures.Load()}
 }
 
 // NewKey returns a new 32-byte master key read from crypto/rand.
@@ -74,6 +91,7 @@ func NewBox(masterKey []byte) (*Box, error) {
 func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 	k, err := b.keys(room)
 	if err != nil {
+		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: %w", err)
 	}
 	ctLen := paddedLen(len(plaintext))
@@ -83,6 +101,7 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 	out[0] = version
 	iv := out[1:headerSize]
 	if _, err := rand.Read(iv); err != nil {
+		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: read IV: %w", err)
 	}
 	body := out[headerSize:]
@@ -97,6 +116,14 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 // ErrOpen. The tag is checked before anything is decrypted, so forged
 // records never reach the CBC decryption or the padding check.
 func (b *Box) Open(room string, record, ad []byte) ([]byte, error) {
+	pt, err := b.open(room, record, ad)
+	if err != nil {
+		b.openFailures.Add(1)
+	}
+	return pt, err
+}
+
+func (b *Box) open(room string, record, ad []byte) ([]byte, error) {
 	if len(record) < minRecordSize ||
 		(len(record)-headerSize-tagSize)%blockSize != 0 ||
 		record[0] != version {
