@@ -25,6 +25,7 @@ import (
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
 	"github.com/cloakroom/cloakroom/limits"
+	"github.com/cloakroom/cloakroom/metrics"
 )
 
 func main() {
@@ -53,6 +54,8 @@ type options struct {
 	// Per-client limits; 0 turns each off.
 	limits         limits.Config
 	trustedProxies limits.Proxies
+
+	metricsAddr string // "": no metrics; addr: /metrics on the main address
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -77,6 +80,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.limits.MemberPosts.Burst, "member-post-burst", 10, "posts a member may send at once; 0: no limit")
 	fs.Float64Var(&o.limits.ClientPosts.PerSecond, "client-post-rate", 5, "posts per second per client, all its members together, over its burst; 0: no limit")
 	fs.IntVar(&o.limits.ClientPosts.Burst, "client-post-burst", 20, "posts a client may send at once; 0: no limit")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics (/metrics) and /readyz on; the same as --addr adds /metrics there; empty: no metrics")
 	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For or X-Real-IP names the client", func(s string) (err error) {
 		o.trustedProxies, err = limits.ParseProxies(s)
 		return err
@@ -118,6 +122,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 // validRate: a finite rate and a burst, each 0 (off) or positive.
 func validRate(r limits.Rate) bool {
 	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
+}
+
+// sameAddr reports whether the metrics address is the main one: the same
+// string, unless its port is 0, which asks for a free port of its own.
+func sameAddr(metricsAddr, addr string) bool {
+	_, port, err := net.SplitHostPort(metricsAddr)
+	return metricsAddr == addr && (err != nil || port != "0")
 }
 
 func envName(flagName string) string {
@@ -166,15 +177,52 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("make box: %w", err)
 	}
 
-	var draining atomic.Bool
+	// ready is true from when the server serves to the start of its
+	// shutdown: what /readyz says.
+	var draining, ready atomic.Bool
 	lim := limits.New(o.limits)
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies}
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, Ready: ready.Load}
+	var mtr *metrics.Metrics
+	if o.metricsAddr != "" {
+		mtr = metrics.New()
+		hcfg.OnPost, hcfg.OnStreamWrite = mtr.ObservePost, mtr.ObserveStreamWrite
+	}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
 		MaxOwnNames: o.maxOwnNames, MaxReaders: o.maxStreams,
 		AwayTimeout: o.away, RoomIdle: o.roomIdle,
 	}, streams.Publish, nil)
+	var admin *http.Server // the metrics address's, when it has its own
+	adminServed := make(chan error, 1)
+	if mtr != nil {
+		if err := mtr.Register(metrics.Sources{Chat: hub.Stats, Streams: streams.Stats, Limits: lim.Stats, Crypto: box.Stats}); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		if sameAddr(o.metricsAddr, o.addr) {
+			hcfg.Metrics = mtr.Handler()
+		} else {
+			// Up before the main address, so that an orchestrator probing
+			// here sees /readyz go from 503 to 200.
+			mln, err := net.Listen("tcp", o.metricsAddr)
+			if err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+			admin = &http.Server{
+				Handler:           handlers.Admin(mtr.Handler(), ready.Load),
+				ReadHeaderTimeout: 5 * time.Second,
+				ReadTimeout:       10 * time.Second,
+				WriteTimeout:      30 * time.Second, // no streams here
+				IdleTimeout:       2 * time.Minute,
+				MaxHeaderBytes:    64 << 10,
+				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			}
+			defer admin.Close() // on every way out; shut down gracefully below
+			go func() { adminServed <- admin.Serve(mln) }()
+			fmt.Fprintf(stdout, "Metrics are served on http://%s/metrics\n", mln.Addr())
+			log.Info("serving metrics", "addr", mln.Addr().String())
+		}
+	}
 	e := handlers.New(hub, streams, hcfg)
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -211,11 +259,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Cloakroom is listening on http://%s\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String())
+	ready.Store(true)
 
 	select {
 	case err := <-served:
 		cancel()
 		return err
+	case err := <-adminServed:
+		cancel()
+		srv.Close()
+		return fmt.Errorf("serve metrics: %w", err)
 	case err = <-swept:
 		if err != nil { // sealing failed: the machine has no randomness
 			log.Error("sweeping rooms failed", "err", err)
@@ -237,6 +290,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down", "drain", o.drain.String())
 	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer scancel()
+	ready.Store(false)
 	draining.Store(true)
 	select {
 	case <-time.After(o.drain):
@@ -248,5 +302,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
 	}
 	streams.Wait(sctx)
+	// The metrics address answers to the end (a scrape sees the drain);
+	// what it has in flight finishes within what is left of the timeout.
+	if admin != nil {
+		if serr := admin.Shutdown(sctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("shut down metrics: %w", serr))
+		}
+	}
 	return err
 }
