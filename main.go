@@ -124,6 +124,27 @@ func validRate(r limits.Rate) bool {
 	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
 }
 
+// serveMetrics listens on addr and serves h there (the metrics and
+// /readyz) in a goroutine of its own, which sends what Serve returns to
+// served once the server is shut down or fails.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger, served chan<- error) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second, // no streams here
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { served <- srv.Serve(ln) }()
+	return srv, ln.Addr(), nil
+}
+
 // sameAddr reports whether the metrics address is the main one: the same
 // string, unless its port is 0, which asks for a free port of its own.
 func sameAddr(metricsAddr, addr string) bool {
@@ -204,23 +225,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		} else {
 			// Up before the main address, so that an orchestrator probing
 			// here sees /readyz go from 503 to 200.
-			mln, err := net.Listen("tcp", o.metricsAddr)
+			var addr net.Addr
+			admin, addr, err = serveMetrics(o.metricsAddr, handlers.Admin(mtr.Handler(), ready.Load), log, adminServed)
 			if err != nil {
 				return fmt.Errorf("metrics: %w", err)
 			}
-			admin = &http.Server{
-				Handler:           handlers.Admin(mtr.Handler(), ready.Load),
-				ReadHeaderTimeout: 5 * time.Second,
-				ReadTimeout:       10 * time.Second,
-				WriteTimeout:      30 * time.Second, // no streams here
-				IdleTimeout:       2 * time.Minute,
-				MaxHeaderBytes:    64 << 10,
-				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-			}
 			defer admin.Close() // on every way out; shut down gracefully below
-			go func() { adminServed <- admin.Serve(mln) }()
-			fmt.Fprintf(stdout, "Metrics are served on http://%s/metrics\n", mln.Addr())
-			log.Info("serving metrics", "addr", mln.Addr().String())
+			fmt.Fprintf(stdout, "Metrics are served on http://%s/metrics\n", addr)
+			log.Info("serving metrics", "addr", addr.String())
 		}
 	}
 	e := handlers.New(hub, streams, hcfg)
