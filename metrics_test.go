@@ -621,3 +621,30 @@ func TestSameAddr(t *testing.T) {
 		})
 	}
 }
+
+// --metrics-addr comes from the flag or the environment; without either
+// there are no metrics.
+func TestParseMetricsAddr(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"off by default", nil, nil, ""},
+		{"flag", []string{"--metrics-addr", "localhost:9100"}, nil, "localhost:9100"},
+		{"environment", nil, map[string]string{"CLOAKROOM_METRICS_ADDR": ":9100"}, ":9100"},
+		{"a flag beats the environment", []string{"--metrics-addr", "localhost:9101"}, map[string]string{"CLOAKROOM_METRICS_ADDR": ":9100"}, "localhost:9101"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.metricsAddr != tt.want {
+				t.Errorf("metrics address %q, want %q", o.metricsAddr, tt.want)
+			}
+		})
+	}
+}

@@ -203,3 +203,15 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The hooks run on the hot paths (every live write to every reader):
+// they allocate nothing.
+func TestHooksDoNotAllocate(t *testing.T) {
+	m := New()
+	if n := testing.AllocsPerRun(1000, func() { m.ObserveStreamWrite(3) }); n != 0 {
+		t.Errorf("ObserveStreamWrite: %v allocations", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { m.ObservePost(time.Millisecond) }); n != 0 {
+		t.Errorf("ObservePost: %v allocations", n)
+	}
+}
