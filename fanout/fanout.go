@@ -118,8 +118,9 @@ type Stats struct {
 
 	Delivered uint64 // frames Serve wrote to readers, each frame once per reader
 	Placed    uint64 // of those, Placed frames
-	// Bytes is every byte written to readers' connections: live frames,
-	// what owners Send (backlogs, a response head) and heartbeats.
+	// Bytes is every byte written to readers' connections (what
+	// Conn.WriteBuffers reports): live frames, what owners Send (backlogs)
+	// and heartbeats.
 	Bytes uint64
 
 	// Readers cut off for falling behind (ErrBehind): CutLag for an oldest

@@ -46,7 +46,7 @@ func newCollector(src Sources) *collector {
 		backlog: desc("cloakroom_backlog_events_total",
 			"Events read from a room's history for readers catching up as they connect (Last-Event-ID or since)."),
 		bytes: desc("cloakroom_stream_bytes_total",
-			"Bytes written to event stream connections: live events, backlogs, heartbeats and response heads."),
+			"Bytes of event streams written to their connections: live events, backlogs and heartbeats (and, over HTTP/1.1, the response head)."),
 		cutOff: desc("cloakroom_readers_cut_off_total",
 			"Readers cut off for falling behind, by cause: lag (their oldest unsent event grew older than the limit) or overrun (the ring dropped an event they had not taken).",
 			"cause"),
