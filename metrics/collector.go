@@ -1,12 +1,10 @@
 package metrics
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
-// collector reads each of its Sources once per scrape, so that the values
-// of one scrape are of one moment, and the hot paths never touch
-// Prometheus.
+// collector reads each of its Sources once per scrape (one snapshot, so a
+// source's values agree with each other), and turns them into constant
+// metrics: the hot paths never touch Prometheus.
 type collector struct {
 	src Sources
 
