@@ -33,7 +33,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m)
+	// goleak's Cleanup takes the place of its os.Exit, so it exits itself.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binaryDir != "" {
+			os.RemoveAll(binaryDir)
+		}
+		os.Exit(code)
+	}))
 }
 
 // spawnServer starts Cloakroom in a process of its own (this test binary,

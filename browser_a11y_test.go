@@ -245,7 +245,7 @@ func TestBrowserAxe(t *testing.T) {
 }
 
 // The keyboard reaches everything in the order it is read: the header (its
-// Alerts switches, then Leave), the member list (which scrolls on its own,
+// Alerts switches, Leave, then the transcript links), the member list (which scrolls on its own,
 // sideways on a phone), the log and the links and buttons in it, then the
 // composer. The log's "Older messages" link is not a stop of its own: it
 // would load a page each time it took the focus. Scrolling the log to its
@@ -259,7 +259,7 @@ func TestBrowserKeyboard(t *testing.T) {
 	room := tb.location().String()
 
 	want := []string{
-		"Alerts", "Leave", "members", "log",
+		"Alerts", "Leave", "Download transcript", "JSON", "members", "log",
 		"https://example.com/notes", "https://example.com/agenda?day=1", "Show more",
 		"composer", "Send",
 	}

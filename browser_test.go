@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
@@ -703,12 +704,77 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		t.Errorf("after sending without JavaScript, the log has no message %q:%s", text, entriesString(es))
 	}
 
+	tb.downloadTranscript(text)
+
 	resp, err = chromedp.RunResponse(tb.ctx, chromedp.Click(chromedp.CSS(`form.leave button[type="submit"]`)))
 	if err != nil {
 		tb.fatalf("click Leave: %v", err)
 	}
 	if u := tb.location(); resp.Status != 200 || u.Path != "/" {
 		t.Errorf("leaving gave %d and %s, want 200 and /", resp.Status, u)
+	}
+}
+
+// downloadTranscript clicks the room's "Download transcript" link, a
+// plain download link, and checks the file the browser saved: named
+// for the room, with the message text in it, its further lines indented.
+func (tb *tab) downloadTranscript(text string) {
+	tb.b.t.Helper()
+	dir := tb.b.t.TempDir()
+	events := true
+	if _, err := chromedp.CallBrowser(tb.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior:         cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName,
+		BrowserContextID: chromedp.FromContext(tb.ctx).BrowserContextID,
+		DownloadPath:     dir,
+		EventsEnabled:    &events,
+	}); err != nil {
+		tb.fatalf("%s: allow downloads: %v", tb.name, err)
+	}
+	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	names, done := make(chan string, 1), make(chan string, 1)
+	if err := chromedp.ListenBrowser(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *cdpbrowser.EventDownloadWillBegin:
+			select {
+			case names <- e.SuggestedFilename:
+			default:
+			}
+		case *cdpbrowser.EventDownloadProgress:
+			if e.State == cdpbrowser.DownloadProgressStateCompleted {
+				select {
+				case done <- e.GUID:
+				default:
+				}
+			}
+		}
+	}); err != nil {
+		tb.fatalf("%s: listen for downloads: %v", tb.name, err)
+	}
+	before := time.Now()
+	tb.do("click Download transcript", chromedp.Click(chromedp.CSS(`.transcript a[href$="/transcript.txt"]`)))
+	var name, guid string
+	for name == "" || guid == "" {
+		select {
+		case name = <-names:
+		case guid = <-done:
+		case <-ctx.Done():
+			tb.fatalf("%s: the transcript did not download (name %q, guid %q)", tb.name, name, guid)
+		}
+	}
+	fileName := func(at time.Time) string {
+		return "cloakroom-" + testRoom + "-" + at.UTC().Format(time.DateOnly) + ".txt"
+	}
+	if name != fileName(before) && name != fileName(time.Now()) { // either side of midnight
+		tb.b.t.Errorf("the transcript downloads as %q, want %q", name, fileName(before))
+	}
+	body, err := os.ReadFile(filepath.Join(dir, guid))
+	if err != nil {
+		tb.fatalf("%s: read the download: %v", tb.name, err)
+	}
+	entry := ": " + strings.ReplaceAll(text, "\n", "\n  ") + "\n"
+	if !strings.HasPrefix(string(body), "# Cloakroom transcript of #"+testRoom) || !strings.Contains(string(body), entry) {
+		tb.b.t.Errorf("the downloaded transcript has no entry ending %q:\n%s", entry, body)
 	}
 }
 

@@ -176,6 +176,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve starts Cloakroom and serves until ctx ends, then shuts down.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage is printed; asking for it is no failure
+	}
 	if err != nil {
 		return err
 	}

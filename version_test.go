@@ -43,3 +43,32 @@ func TestRunVersion(t *testing.T) {
 		t.Errorf("--version printed %q", line)
 	}
 }
+
+// --help succeeds and lists every flag with its environment name and, where
+// it has one, its default.
+func TestRunHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"--help"}, func(string) string { return "" }, io.Discard, &out); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	help := out.String()
+	for _, name := range []string{"addr", "history", "log-level", "client-streams", "trusted-proxies", "shutdown-drain"} {
+		if !strings.Contains(help, "  -"+name+" ") && !strings.Contains(help, "  -"+name+"\n") {
+			t.Errorf("--help does not list -%s", name)
+		}
+	}
+	// Each flag's entry names its environment variable.
+	entries := strings.Split(help, "\n  -")[1:]
+	if len(entries) < 15 {
+		t.Fatalf("--help lists %d flags:\n%s", len(entries), help)
+	}
+	for _, e := range entries {
+		name := strings.Fields(e)[0]
+		if want := "(env " + envName(name) + ")"; !strings.Contains(e, want) {
+			t.Errorf("-%s's help lacks %s: %q", name, want, e)
+		}
+	}
+	if !strings.Contains(help, `(default "localhost:5000")`) {
+		t.Errorf("--help does not give -addr's default:\n%s", help)
+	}
+}

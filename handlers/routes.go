@@ -36,6 +36,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
 	// names the client a request counts as; nil trusts nobody.
 	TrustedProxies limits.Proxies
+	// TranscriptBatch is how many sealed records a transcript reads under
+	// its room's lock at once; 0 is chat.DefaultTranscriptBatch.
+	TranscriptBatch int
 	// Ready, when set, says whether the server takes traffic: /readyz is
 	// 503 while it is false. nil is ready whenever the server answers.
 	Ready func() bool
@@ -95,6 +98,8 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits, cfg.OnPost))
 	e.POST("/rooms/:room/leave", postLeave(hub))
 	get("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
+	get("/rooms/:room/transcript.txt", showTranscript(hub, cfg, textTranscript))
+	get("/rooms/:room/transcript.json", showTranscript(hub, cfg, jsonTranscript))
 	get("/healthz", healthz)
 	get("/readyz", echo.WrapHandler(readyz(cfg.Ready)))
 	if cfg.Metrics != nil {
