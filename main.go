@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/client"
-	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
 	"github.com/cloakroom/cloakroom/limits"
 	"github.com/cloakroom/cloakroom/metrics"
@@ -48,6 +48,7 @@ type options struct {
 	away         time.Duration
 	roomIdle     time.Duration
 	logLevel     string
+	logFormat    logFormat
 	shutdownWait time.Duration
 	drain        time.Duration
 
@@ -56,6 +57,10 @@ type options struct {
 	trustedProxies limits.Proxies
 
 	metricsAddr string // "": no metrics; addr: /metrics on the main address
+
+	// Files holding the master key and the one before it (keyfile.go).
+	masterKeyFile    string
+	oldMasterKeyFile string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -71,6 +76,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
 	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.logFormat = "text"
+	fs.Var(&o.logFormat, "log-format", "`format` of log lines: text (key=value) or json (one JSON object a line)")
 	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "on SIGTERM or SIGINT, the longest the server takes to answer what is in flight and exit (the drain included)")
 	fs.DurationVar(&o.drain, "shutdown-drain", time.Second, "on SIGTERM or SIGINT, how long the server first goes on answering, every new request with 503 (health checks see it going), before it stops accepting")
 	// The README's Configuration table says why each default is what it is.
@@ -85,6 +92,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		o.trustedProxies, err = limits.ParseProxies(s)
 		return err
 	})
+	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key as hex or base64, mode 0600 or 0400 (make one: cloakroom keygen FILE); without it the key is random, for this process only")
+	fs.StringVar(&o.oldMasterKeyFile, "old-master-key-file", "", "after a rotation, the file of the key used before --master-key-file's: records sealed under it still open")
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -152,12 +161,37 @@ func sameAddr(metricsAddr, addr string) bool {
 	return metricsAddr == addr && (err != nil || port != "0")
 }
 
+// logFormat is how log lines are written: "text" or "json" (flag.Value).
+type logFormat string
+
+func (f *logFormat) String() string { return string(*f) }
+
+func (f *logFormat) Set(s string) error {
+	switch s = strings.ToLower(s); s {
+	case "text", "json":
+		*f = logFormat(s)
+		return nil
+	}
+	return errors.New("must be text or json")
+}
+
+// newLogger writes lines of level and above to w, as text (key=value) or,
+// for format "json", one JSON object a line.
+func newLogger(w io.Writer, format logFormat, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 func envName(flagName string) string {
 	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // run is the command line: `tail` and `say` are the client's commands
-// (package client); anything else (no arguments, or flags only) serves.
+// (package client), `keygen` makes a master key file (keyfile.go); anything
+// else (no arguments, or flags only) serves.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -165,6 +199,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return client.TailCommand(ctx, args[1:], stdout, stderr)
 		case "say":
 			return client.SayCommand(ctx, args[1:], stdout, stderr)
+		case "keygen":
+			return keygen(args[1:], stdout)
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 			return nil
@@ -186,19 +222,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, o.logFormat, level)
 
-	// The master key lives only in this process's memory: a restart makes
-	// all earlier history unreadable, which is also why history is not kept
-	// across restarts at all.
-	key, err := crypto.NewKey()
+	box, err := newBox(o, runtime.GOOS, log)
 	if err != nil {
-		return fmt.Errorf("make master key: %w", err)
-	}
-	box, err := crypto.NewBox(key)
-	clear(key)
-	if err != nil {
-		return fmt.Errorf("make box: %w", err)
+		return err
 	}
 
 	// ready is true from when the server serves to the start of its

@@ -52,8 +52,8 @@ func TestBrowserLinksAndLengths(t *testing.T) {
 	alice.waitForMessage(fits)
 
 	alice.send(strings.Repeat("é", 4001))
-	alice.waitFor("the composer says the message is too long",
-		`document.getElementById('composer-error').textContent === 'The message is 4,001 characters long; the limit is 4,000 (1 too many).'`)
+	alice.waitFor("the composer says the message is too long, and the request's id",
+		`/^The message is 4,001 characters long; the limit is 4,000 \(1 too many\)\. \(request [0-9a-f]{16}\)$/.test(document.getElementById('composer-error').textContent)`)
 	// Chromium logs the refused request; taken here, that one error is not
 	// reported when the test ends, and any other still is.
 	for _, e := range alice.takeConsoleErrors() {

@@ -1,20 +1,26 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 )
 
 const (
 	// version is the first byte of every sealed record. A new record format
 	// gets a new number, so old and new records cannot be confused.
-	version = 1
+	//
+	// Version 2 added the key id. Open refuses version 1: such records were
+	// only ever kept in the memory of the process that sealed them, under a
+	// random key that died with it, so no version 1 record can reach a Box
+	// that could open it, and code that opened them would never run.
+	version = 2
 
-	// headerSize is the version byte and the IV in front of the ciphertext.
-	headerSize = 1 + blockSize
+	// headerSize is the version byte, the key id and the IV in front of the
+	// ciphertext.
+	headerSize = 1 + keyIDSize + blockSize
 
 	// minRecordSize is the shortest record Seal makes: an empty plaintext
 	// still pads to one block.
@@ -22,23 +28,29 @@ const (
 )
 
 // ErrOpen is the one error Open returns, whatever went wrong: a short or
-// malformed record, an unknown version, a wrong tag or bad padding. Telling
-// these apart would help an attacker who probes Open with forged records.
+// malformed record, an unknown version or key id, a wrong tag or bad
+// padding. Telling these apart would help an attacker who probes Open with
+// forged records.
 var ErrOpen = errors.New("crypto: message authentication failed")
+
+// ErrSameKey is returned by NewBox when two of its keys have the same key
+// id, which in practice means the same key was given twice.
+var ErrSameKey = errors.New("crypto: the same master key given twice")
 
 var errMasterKeySize = errors.New("crypto: master key must be 32 bytes")
 
-// Box seals and opens records with per-room keys derived from one master key.
-// A Box is safe for concurrent use by multiple goroutines. It caches the
-// derived state of every room it has seen, about a kilobyte each, until
-// Forget is called for that room.
+// Box seals and opens records with per-room keys derived from master keys:
+// it seals under its current key and opens records sealed under that key or
+// any of its older ones, which lets an operator rotate the master key while
+// records sealed under the old one are still kept. A Box is safe for
+// concurrent use by multiple goroutines. It caches the derived state of every
+// room it has seen, about a kilobyte per room and key, until Forget is called
+// for that room.
 type Box struct {
-	// prk is the HKDF pseudorandom key extracted from the master key. The
-	// master key itself is not kept: every room key comes from prk.
-	prk []byte
-
-	mu    sync.RWMutex
-	rooms map[string]*roomKeys
+	// keys[0] is the current key, which seals; the others only open. There
+	// are a handful at most, so Open looks a record's key id up by scanning
+	// them, which costs less than hashing it for a map.
+	keys []*masterKey
 
 	sealFailures, openFailures atomic.Uint64 // see Stats
 }
@@ -66,30 +78,46 @@ func NewKey() ([]byte, error) {
 	return key, nil
 }
 
-// NewBox returns a Box that derives its room keys from masterKey, which must
-// be 32 bytes. The Box keeps no reference to masterKey, only a key derived
-// from it, so the caller may overwrite masterKey afterwards.
-func NewBox(masterKey []byte) (*Box, error) {
-	if len(masterKey) != keySize {
-		return nil, errMasterKeySize
+// NewBox returns a Box that seals under current and opens records sealed
+// under current or any of old. Every key must be 32 bytes, and no two may
+// have the same key id (ErrSameKey), which in practice happens only when one
+// key is given twice. The Box keeps no reference to the keys, only keys derived from
+// them, so the caller may overwrite them afterwards.
+func NewBox(current []byte, old ...[]byte) (*Box, error) {
+	b := &Box{keys: make([]*masterKey, 0, 1+len(old))}
+	for i, secret := range append([][]byte{current}, old...) {
+		if len(secret) != keySize {
+			if i == 0 {
+				return nil, errMasterKeySize
+			}
+			return nil, fmt.Errorf("crypto: old master key %d: %w", i, errMasterKeySize)
+		}
+		k, err := newMasterKey(secret)
+		if err != nil {
+			return nil, fmt.Errorf("crypto: derive keys: %w", err)
+		}
+		if b.key(k.id[:]) != nil {
+			return nil, ErrSameKey
+		}
+		b.keys = append(b.keys, k)
 	}
-	// No salt: the master key is already uniformly random, which is the case
-	// where RFC 5869 allows leaving it out; the labels in the info separate
-	// the keys.
-	prk, err := hkdfExtract(masterKey, nil)
-	if err != nil {
-		return nil, fmt.Errorf("crypto: derive keys: %w", err)
-	}
-	return &Box{prk: prk, rooms: make(map[string]*roomKeys)}, nil
+	return b, nil
 }
 
-// Seal encrypts and authenticates plaintext for room and returns the record
-// version ‖ IV ‖ ciphertext ‖ tag. The associated data ad is authenticated
-// but not stored in the record: Open must be given the same ad, which lets a
-// caller bind a record to its place (sequence number, sender, time) so that a
-// copy of it elsewhere does not open.
+// KeyID returns the id of the current key in hex (16 digits), the id that
+// Seal writes into every record. It is safe to log: it says which key is in
+// use and nothing about the key itself.
+func (b *Box) KeyID() string { return b.keys[0].String() }
+
+// Seal encrypts and authenticates plaintext for room under the current key
+// and returns the record version ‖ key id ‖ IV ‖ ciphertext ‖ tag. The
+// associated data ad is authenticated but not stored in the record: Open
+// must be given the same ad, which lets a caller bind a record to its place
+// (sequence number, sender, time) so that a copy of it elsewhere does not
+// open.
 func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
-	k, err := b.keys(room)
+	mk := b.keys[0]
+	k, err := mk.room(room)
 	if err != nil {
 		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: %w", err)
@@ -99,7 +127,8 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 	// encrypted and the tag appended all in place.
 	out := make([]byte, headerSize+ctLen, headerSize+ctLen+tagSize)
 	out[0] = version
-	iv := out[1:headerSize]
+	copy(out[1:], mk.id[:])
+	iv := out[1+keyIDSize : headerSize]
 	if _, err := rand.Read(iv); err != nil {
 		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: read IV: %w", err)
@@ -112,9 +141,10 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 }
 
 // Open checks and decrypts a record made by Seal for the same room and the
-// same associated data, and returns the plaintext. Every failure returns
-// ErrOpen. The tag is checked before anything is decrypted, so forged
-// records never reach the CBC decryption or the padding check.
+// same associated data, under any key the Box knows, and returns the
+// plaintext. Every failure returns ErrOpen, a record under a key the Box
+// does not know included. The tag is checked before anything is decrypted,
+// so forged records never reach the CBC decryption or the padding check.
 func (b *Box) Open(room string, record, ad []byte) ([]byte, error) {
 	pt, err := b.open(room, record, ad)
 	if err != nil {
@@ -129,7 +159,14 @@ func (b *Box) open(room string, record, ad []byte) ([]byte, error) {
 		record[0] != version {
 		return nil, ErrOpen
 	}
-	k, err := b.keys(room)
+	// An unknown id is refused sooner than a bad tag; that tells an
+	// attacker only which key ids the Box knows, which every record it
+	// seals shows anyway.
+	mk := b.key(record[1 : 1+keyIDSize])
+	if mk == nil {
+		return nil, ErrOpen
+	}
+	k, err := mk.room(room)
 	if err != nil {
 		return nil, ErrOpen
 	}
@@ -138,7 +175,7 @@ func (b *Box) open(room string, record, ad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	pt := make([]byte, len(body)-headerSize)
-	decryptBlocks(k.block, body[1:headerSize], pt, body[headerSize:])
+	decryptBlocks(k.block, body[1+keyIDSize:headerSize], pt, body[headerSize:])
 	n, ok := unpad(pt)
 	if !ok {
 		// Only a holder of the MAC key could get here; answer the same way.
@@ -147,33 +184,20 @@ func (b *Box) open(room string, record, ad []byte) ([]byte, error) {
 	return pt[:n], nil
 }
 
+// key returns the key whose id is id, or nil if the Box knows none.
+func (b *Box) key(id []byte) *masterKey {
+	for _, k := range b.keys {
+		if bytes.Equal(k.id[:], id) {
+			return k
+		}
+	}
+	return nil
+}
+
 // Forget drops the cached keys of room, for when the room is deleted. A later
 // Seal or Open for the same room derives the same keys again.
 func (b *Box) Forget(room string) {
-	b.mu.Lock()
-	delete(b.rooms, room)
-	b.mu.Unlock()
-}
-
-// keys returns the cached keys of room, deriving them on first use. Two
-// goroutines may derive the same room at once; the first to store wins and
-// the other's copy is dropped, which is harmless since both are equal.
-func (b *Box) keys(room string) (*roomKeys, error) {
-	b.mu.RLock()
-	k := b.rooms[room]
-	b.mu.RUnlock()
-	if k != nil {
-		return k, nil
+	for _, k := range b.keys {
+		k.forget(room)
 	}
-	k, err := newRoomKeys(b.prk, room)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if prev := b.rooms[room]; prev != nil {
-		return prev, nil
-	}
-	b.rooms[room] = k
-	return k, nil
 }

@@ -25,6 +25,26 @@ func newTestBox(t testing.TB) *Box {
 	return b
 }
 
+// mustKey returns a new random master key or fails the test.
+func mustKey(t testing.TB) []byte {
+	t.Helper()
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// mustBox returns NewBox(current, old...) or fails the test.
+func mustBox(t testing.TB, current []byte, old ...[]byte) *Box {
+	t.Helper()
+	b, err := NewBox(current, old...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // seal seals plaintext or fails the test.
 func seal(t testing.TB, b *Box, room string, plaintext, ad []byte) []byte {
 	t.Helper()
@@ -108,11 +128,11 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		}
 		ad := []byte(fmt.Sprintf("seq=%d", n))
 		record := seal(t, b, "lobby", msg, ad)
-		if want := 1 + 16 + paddedLen(n) + 32; len(record) != want {
+		if want := 1 + 8 + 16 + paddedLen(n) + 32; len(record) != want {
 			t.Errorf("len %d: record is %d bytes, want %d", n, len(record), want)
 		}
-		if record[0] != 1 {
-			t.Errorf("len %d: version byte %d, want 1", n, record[0])
+		if record[0] != 2 {
+			t.Errorf("len %d: version byte %d, want 2", n, record[0])
 		}
 		got, err := b.Open("lobby", record, ad)
 		if err != nil || !bytes.Equal(got, msg) {
@@ -122,9 +142,11 @@ func TestSealOpenRoundTrip(t *testing.T) {
 }
 
 // TestRecordFormat checks a record against the documented format using
-// nothing but the standard library and the derived keys: the tag is
-// HMAC-SHA-256 over version ‖ len(ad) ‖ ad ‖ IV ‖ ciphertext, and the
-// ciphertext is AES-256-CBC-PKCS#7 under the IV.
+// nothing but the standard library and the derived keys: the record is
+// version 2 ‖ key id ‖ IV ‖ ciphertext ‖ tag, the key id is HKDF of the
+// master key under its own label, the tag is HMAC-SHA-256 over version ‖ key
+// id ‖ len(ad) ‖ ad ‖ IV ‖ ciphertext, and the ciphertext is
+// AES-256-CBC-PKCS#7 under the IV.
 func TestRecordFormat(t *testing.T) {
 	master := bytes.Repeat([]byte{0x42}, 32)
 	b, err := NewBox(master)
@@ -145,9 +167,24 @@ func TestRecordFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	iv, ct, tag := record[1:17], record[17:len(record)-32], record[len(record)-32:]
+	keyID, err := hkdf.Key(sha256.New, master, nil, "cloakroom/v1 key id", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if record[0] != 2 {
+		t.Errorf("version %d, want 2", record[0])
+	}
+	id, iv, ct, tag := record[1:9], record[9:25], record[25:len(record)-32], record[len(record)-32:]
+	if !bytes.Equal(id, keyID) {
+		t.Errorf("key id %x, want %x", id, keyID)
+	}
+	if got := b.KeyID(); got != fmt.Sprintf("%x", keyID) {
+		t.Errorf("KeyID() = %s, want %x", got, keyID)
+	}
 	mac := hmac.New(sha256.New, macKey)
-	mac.Write([]byte{1})
+	mac.Write([]byte{2})
+	mac.Write(id)
 	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(ad))))
 	mac.Write(ad)
 	mac.Write(iv)
@@ -168,7 +205,7 @@ func TestSealIsRandomized(t *testing.T) {
 	if bytes.Equal(r1, r2) {
 		t.Fatal("two seals of the same plaintext are equal")
 	}
-	if bytes.Equal(r1[1:17], r2[1:17]) {
+	if bytes.Equal(r1[9:25], r2[9:25]) {
 		t.Error("two seals share an IV")
 	}
 }
@@ -181,7 +218,7 @@ func TestRoomKeysDoNotCollide(t *testing.T) {
 	seen := map[string]string{}
 	infos := map[string]string{}
 	for _, room := range rooms {
-		enc, mac, err := deriveRoomKeys(b.prk, room)
+		enc, mac, err := deriveRoomKeys(b.keys[0].prk, room)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,17 +251,39 @@ func TestRoomKeysDoNotCollide(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
+	oldKey, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := newTestBox(t)
-	record := seal(t, b, "r", []byte("kept"), nil)
-	b.Forget("r")
-	b.Forget("never used")
-	b.mu.RLock()
-	n := len(b.rooms)
-	b.mu.RUnlock()
-	if n != 0 {
-		t.Errorf("%d rooms cached after Forget, want 0", n)
+	rotated, err := NewBox(mustKey(t), oldKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if pt, err := b.Open("r", record, nil); err != nil || string(pt) != "kept" {
-		t.Errorf("Open after Forget = %q, %v", pt, err)
+	underOld := seal(t, mustBox(t, oldKey), "r", []byte("old"), nil)
+	for _, box := range []*Box{b, rotated} {
+		record := seal(t, box, "r", []byte("kept"), nil)
+		if _, err := box.Open("r", underOld, nil); box == rotated && err != nil {
+			t.Fatalf("rotated box: Open of a record under the old key: %v", err)
+		}
+		box.Forget("r")
+		box.Forget("never used")
+		if n := cachedRooms(box); n != 0 {
+			t.Errorf("%d rooms cached after Forget, want 0", n)
+		}
+		if pt, err := box.Open("r", record, nil); err != nil || string(pt) != "kept" {
+			t.Errorf("Open after Forget = %q, %v", pt, err)
+		}
 	}
+}
+
+// cachedRooms counts the rooms cached under all of b's keys.
+func cachedRooms(b *Box) int {
+	n := 0
+	for _, k := range b.keys {
+		k.mu.RLock()
+		n += len(k.rooms)
+		k.mu.RUnlock()
+	}
+	return n
 }

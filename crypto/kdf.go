@@ -17,6 +17,13 @@ const (
 	macLabel = "cloakroom/v1 mac"
 )
 
+// keyIDLabel is the whole HKDF info of a master key's id. Its first 16 bytes
+// differ from both labels above, so no room's info equals it, and the id is
+// independent of every room key: knowing it tells nothing about them or the
+// master key. (It does let someone test a guessed master key offline, as
+// does any record's tag; a 256-bit random key cannot be guessed.)
+const keyIDLabel = "cloakroom/v1 key id"
+
 var errRoomTooLong = errors.New("crypto: room id longer than 2^32-1 bytes")
 
 // hkdfExtract turns the master key into the HKDF pseudorandom key. Box runs it

@@ -88,8 +88,8 @@ func TestOpenADLengthIsBound(t *testing.T) {
 	b := newTestBox(t)
 	ad := bytes.Repeat([]byte("0123456789abcdef"), 2)
 	record := seal(t, b, "r", []byte("hi"), ad)
-	moved := append([]byte{record[0]}, ad[16:]...)
-	moved = append(moved, record[1:]...)
+	moved := append(bytes.Clone(record[:1+keyIDSize]), ad[16:]...)
+	moved = append(moved, record[1+keyIDSize:]...)
 	mustNotOpen(t, b, "r", moved, ad[:16], "block moved from ad into record")
 }
 
@@ -105,19 +105,23 @@ func TestOpenRejectsOtherRoom(t *testing.T) {
 
 // TestOpenRejectsValidlyTagged builds records that carry a correct tag, made
 // with the room's own keys, but are wrong in one other way each. Only
-// the checks of version, length and padding in Open can reject them, so each
-// of those checks is tested on its own.
+// the checks of version, key id, length and padding in Open can reject them,
+// so each of those checks is tested on its own.
 func TestOpenRejectsValidlyTagged(t *testing.T) {
 	b := newTestBox(t)
-	k, err := b.keys("r")
+	k, err := b.keys[0].room("r")
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := b.keys[0].id
+	otherID := id
+	otherID[keyIDSize-1] ^= 1
 	iv := bytes.Repeat([]byte{7}, blockSize)
-	// build returns version ‖ iv ‖ raw CBC encryption of plain ‖ valid tag;
-	// plain is not padded by build, so it can carry any padding.
-	build := func(v byte, plain []byte) []byte {
-		body := append([]byte{v}, iv...)
+	// build returns version ‖ key id ‖ iv ‖ raw CBC encryption of plain ‖
+	// valid tag; plain is not padded by build, so it can carry any padding.
+	build := func(v byte, id [keyIDSize]byte, plain []byte) []byte {
+		body := append([]byte{v}, id[:]...)
+		body = append(body, iv...)
 		ct := make([]byte, len(plain)-len(plain)%blockSize)
 		encryptBlocks(k.block, iv, ct, plain[:len(ct)])
 		body = append(body, ct...)
@@ -130,16 +134,19 @@ func TestOpenRejectsValidlyTagged(t *testing.T) {
 		record []byte
 		opens  bool
 	}{
-		{"control: well formed", build(1, good), true},
-		{"version 0", build(0, good), false},
-		{"version 2", build(2, good), false},
-		{"version 255", build(255, good), false},
-		{"no ciphertext", build(1, nil), false},
-		{"one byte more", build(1, append(bytes.Clone(good), 'x')), false},
-		{"one byte less", build(1, good[:len(good)-1]), false},
-		{"padding byte 0", build(1, append([]byte("fifteen bytes.."), 0)), false},
-		{"padding byte 17", build(1, bytes.Repeat([]byte{17}, 16)), false},
-		{"padding 2 with a 1", build(1, append([]byte("fourteen bytes"), 1, 2)), false},
+		{"control: well formed", build(2, id, good), true},
+		{"version 0", build(0, id, good), false},
+		{"version 1", build(1, id, good), false},
+		{"version 3", build(3, id, good), false},
+		{"version 255", build(255, id, good), false},
+		{"key id of no known key", build(2, otherID, good), false},
+		{"key id all zero", build(2, [keyIDSize]byte{}, good), false},
+		{"no ciphertext", build(2, id, nil), false},
+		{"one byte more", build(2, id, append(bytes.Clone(good), 'x')), false},
+		{"one byte less", build(2, id, good[:len(good)-1]), false},
+		{"padding byte 0", build(2, id, append([]byte("fifteen bytes.."), 0)), false},
+		{"padding byte 17", build(2, id, bytes.Repeat([]byte{17}, 16)), false},
+		{"padding 2 with a 1", build(2, id, append([]byte("fourteen bytes"), 1, 2)), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

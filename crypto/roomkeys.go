@@ -29,7 +29,7 @@ type roomKeys struct {
 // every call.
 type macState struct {
 	mac hash.Hash
-	hdr [1 + 8]byte // version ‖ len(ad)
+	hdr [1 + keyIDSize + 8]byte // version ‖ key id ‖ len(ad)
 	sum [tagSize]byte
 }
 
@@ -56,7 +56,7 @@ func newRoomKeys(prk []byte, room string) (*roomKeys, error) {
 }
 
 // tag appends to dst the tag of record under associated data ad. record is
-// version ‖ IV ‖ ciphertext, as laid out in a sealed record.
+// version ‖ key id ‖ IV ‖ ciphertext, as laid out in a sealed record.
 func (k *roomKeys) tag(dst, record, ad []byte) []byte {
 	m := k.macs.Get().(*macState)
 	defer k.macs.Put(m)
@@ -71,16 +71,18 @@ func (k *roomKeys) verify(record, ad, want []byte) bool {
 	return hmac.Equal(m.appendSum(m.sum[:0], record, ad), want)
 }
 
-// appendSum computes HMAC(version ‖ len(ad) ‖ ad ‖ IV ‖ ciphertext) for
-// record = version ‖ IV ‖ ciphertext and appends it to dst. The length of ad
-// comes first so that no shift of bytes between ad and the IV gives the same
-// MAC input.
+// appendSum computes HMAC(version ‖ key id ‖ len(ad) ‖ ad ‖ IV ‖ ciphertext)
+// for record = version ‖ key id ‖ IV ‖ ciphertext and appends it to dst.
+// The MAC covers the version and the key id, so neither can be changed on
+// its own. The length of ad comes before ad so that no shift of bytes
+// between ad and the IV gives the same MAC input.
 func (m *macState) appendSum(dst, record, ad []byte) []byte {
+	const fixed = 1 + keyIDSize // version ‖ key id, as in the record
 	m.mac.Reset()
-	m.hdr[0] = record[0]
-	binary.BigEndian.PutUint64(m.hdr[1:], uint64(len(ad)))
+	copy(m.hdr[:fixed], record[:fixed])
+	binary.BigEndian.PutUint64(m.hdr[fixed:], uint64(len(ad)))
 	m.mac.Write(m.hdr[:])
 	m.mac.Write(ad)
-	m.mac.Write(record[1:])
+	m.mac.Write(record[fixed:])
 	return m.mac.Sum(dst)
 }

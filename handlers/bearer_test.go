@@ -55,7 +55,7 @@ func call(t *testing.T, srv *testServer, method, path string, form url.Values, h
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{resp.StatusCode, resp.Header, string(b)}
+	return reply{resp.StatusCode, resp.Header, withoutRequestID(t, resp, string(b))}
 }
 
 var acceptJSON = http.Header{"Accept": {"application/json"}}

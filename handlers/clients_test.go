@@ -136,7 +136,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 		n, err := resp.Body.Read(buf)
 		b.Write(buf[:n])
 		if err != nil {
-			return b.String()
+			return withoutRequestID(t, resp, b.String())
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/views"
@@ -75,16 +76,25 @@ func sentence(s string) string {
 	return s
 }
 
+// errorHandler answers a request's error: as JSON for JSON clients, a page
+// for a browser navigating, else one line of text. Each names the request's
+// id (see requestID), for the user to quote to whoever runs the server. A
+// 5xx is logged at error level, any other refusal at debug level; the
+// errors' words never hold what a client sent (no names, no text).
 func errorHandler(log *slog.Logger) func(error, echo.Context) {
 	return func(err error, c echo.Context) {
+		log := requestLog(c, log)
 		status := statusOf(err)
 		if status >= 500 {
-			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+		} else {
+			log.Debug("request refused", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 		}
 		if c.Response().Committed {
 			return
 		}
 		msg := userMessage(err, status)
+		id := requestIDOf(c)
 		// RFC 6750: a refused token says so, and how, in WWW-Authenticate.
 		var slow *slowDown
 		switch {
@@ -98,15 +108,34 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		// HEAD is answered as GET would be, headers and all; net/http
 		// drops the body.
 		if wantsJSON(c) {
-			err = c.JSON(status, jsonError{Error: msg, Field: fieldOf(err)})
+			err = c.JSON(status, jsonError{Error: msg, Field: fieldOf(err), RequestID: id})
 		} else if wantsHTML(c) {
-			err = render(c, status, views.ErrorPage(status, msg, backFrom(c)))
+			err = render(c, status, views.ErrorPage(status, msg, backFrom(c), id))
 		} else {
-			err = c.String(status, msg+"\n")
+			err = c.String(status, errorLine(msg, id))
 		}
 		if err != nil {
 			log.Error("write error response", "err", err)
 		}
+	}
+}
+
+// errorLine is an error as one line of text: the sentence, then the
+// request's id in brackets, "That name is taken in this room. (request
+// 3f2a9c01d4e5b6a7)", and a line feed.
+func errorLine(msg, id string) string {
+	if id == "" {
+		return msg + "\n"
+	}
+	return msg + " (request " + id + ")\n"
+}
+
+// logPanic logs a handler's panic, with its goroutine's stack, on the
+// request's logger; the error handler then answers it with 500.
+func logPanic(log *slog.Logger) middleware.LogErrorFunc {
+	return func(c echo.Context, err error, stack []byte) error {
+		requestLog(c, log).Error("handler panicked", "err", err, "stack", string(stack))
+		return err
 	}
 }
 
@@ -115,6 +144,9 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 type jsonError struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// RequestID is the request's id (its X-Request-ID), to quote to
+	// whoever runs the server.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // fieldOf names the form field an error is about, or "" for none.

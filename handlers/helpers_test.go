@@ -148,7 +148,7 @@ func (b *browser) do(req *http.Request) (int, string, string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+	return resp.StatusCode, resp.Header.Get("Location"), withoutRequestID(b.t, resp, string(body))
 }
 
 // join makes this browser a member of room and returns the member id.

@@ -238,7 +238,7 @@ func TestSlowBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body := readAll(t, resp)
 			resp.Body.Close()
 			want := "The request's body arrived too slowly; send it again.\n"
 			if resp.StatusCode != http.StatusRequestTimeout || string(body) != want || !resp.Close {
@@ -303,19 +303,29 @@ func TestErrorsAreOneLine(t *testing.T) {
 				if resp.StatusCode != tt.status {
 					t.Errorf("%d, want %d", resp.StatusCode, tt.status)
 				}
+				// Each names the request's id, as its X-Request-ID does.
+				id := resp.Header.Get(requestIDHeader)
+				if !saneRequestID(id) {
+					t.Fatalf("X-Request-ID %q", id)
+				}
 				switch cl.kind {
 				case "line":
-					if !strings.HasPrefix(ct, "text/plain") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, ".\n") || strings.Contains(got, "<") {
-						t.Errorf("%q %q, want one line of text", ct, got)
+					if !strings.HasPrefix(ct, "text/plain") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, ". (request "+id+")\n") || strings.Contains(got, "<") {
+						t.Errorf("%q %q, want one line of text ending with the request id %s", ct, got, id)
 					}
 				case "json":
 					var e jsonError
-					if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || !strings.HasPrefix(ct, "application/json") {
-						t.Errorf("%q %q, want a JSON error (%v)", ct, got, err)
+					if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || e.RequestID != id || !strings.HasPrefix(ct, "application/json") {
+						t.Errorf("%q %q, want a JSON error with request_id %s (%v)", ct, got, id, err)
 					}
 				case "page":
 					if !strings.HasPrefix(ct, "text/html") || !strings.Contains(got, "<html") {
 						t.Errorf("%q %.100q, want a page", ct, got)
+					}
+					// /join gives a browser its form again, the reason by the
+					// field; any other error is the error page, with the id.
+					if tt.path != "/join" && !strings.Contains(got, `<code class="request-id">`+id+"</code>") {
+						t.Errorf("%.100q, want the error page showing the request id %s", got, id)
 					}
 				}
 			})
@@ -323,7 +333,8 @@ func TestErrorsAreOneLine(t *testing.T) {
 	}
 }
 
-// A handler that panics is answered 500, and the log says so.
+// A handler that panics is answered 500, and the log says so, with the
+// stack, on the request's logger.
 func TestAccessLogPanic(t *testing.T) {
 	var logs syncBuffer
 	cfg := Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -337,7 +348,6 @@ func TestAccessLogPanic(t *testing.T) {
 	}
 	streams := NewStreams(cfg)
 	e := New(chat.NewHub(box, chat.Config{}, streams.Publish, nil), streams, cfg)
-	e.Logger.SetOutput(io.Discard) // the recovered stack
 	e.GET("/boom", func(echo.Context) error { panic("boom") })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
@@ -353,6 +363,11 @@ func TestAccessLogPanic(t *testing.T) {
 	waitFor(t, 5*time.Second, "the request's log line", func() bool {
 		return strings.Contains(logs.String(), "method=GET path=/boom status=500 ")
 	})
+	// The panic and its stack are logged with the request's id.
+	id := resp.Header.Get(requestIDHeader)
+	if !strings.Contains(logs.String(), `msg="handler panicked" request_id=`+id+" err=boom stack=") {
+		t.Errorf("no panic line with request_id=%s and the stack:\n%s", id, logs.String())
+	}
 }
 
 // Cross-Origin-Opener-Policy is sent where browsers apply it, on origins

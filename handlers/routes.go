@@ -78,8 +78,9 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 
+	e.Use(requestID(cfg.Logger))
 	e.Use(requestLogger(cfg.Logger, e.HTTPErrorHandler))
-	e.Use(middleware.Recover())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: logPanic(cfg.Logger)}))
 	if cfg.Draining != nil {
 		e.Use(refuseWhileDraining(cfg.Draining))
 	}

@@ -56,10 +56,11 @@ func trustworthy(c echo.Context) bool {
 // and the time taken. A handler's error is answered here, by answer (the
 // error handler), before the line is written, so the line has the status
 // that went out, whoever chose it; Echo then has no error left to handle.
-// It is the outermost middleware, so that a refusal by any other (a
-// cross-origin POST, a recovered panic) is logged too. The query (which may
+// It is the outermost middleware but requestID, so that a refusal by any
+// other (a cross-origin POST, a recovered panic) is logged too. The query (which may
 // hold a name being joined) and the body (message text) are never logged,
-// nor are cookies or the Authorization header (a bot's token).
+// nor are cookies or the Authorization header (a bot's token). The line
+// carries the request's id (see requestID).
 func requestLogger(log *slog.Logger, answer func(error, echo.Context)) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -71,7 +72,7 @@ func requestLogger(log *slog.Logger, answer func(error, echo.Context)) echo.Midd
 			if path == "" {
 				path = "/"
 			}
-			log.Info("request", "method", c.Request().Method, "path", path, "status", c.Response().Status,
+			requestLog(c, log).Info("request", "method", c.Request().Method, "path", path, "status", c.Response().Status,
 				"duration_ms", float64(time.Since(start))/float64(time.Millisecond))
 			return nil
 		}

@@ -110,8 +110,11 @@ const backlogChunk = 32 << 10
 // goroutine of its own and the handler returns: net/http's goroutine for the
 // connection ends, and with it the memory it holds (its buffers, the request
 // and the handlers' stack), which is most of an idle stream's cost. The
-// access log then has the stream's start; its end is logged at debug level.
+// access log then has the stream's start; its end is logged at debug level,
+// on the request's logger (with its id), which the goroutine keeps: c is
+// reused for other requests once the handler returns.
 func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add func([]byte) error) error, uint64, error), release func()) error {
+	log := requestLog(c, s.log)
 	conn := &streamConn{}
 	rd, err := s.fan.Subscribe(key, conn)
 	if err != nil {
@@ -135,7 +138,7 @@ func (s *Streams) serve(c echo.Context, key string, backlog func() (func(add fun
 		defer conn.close()
 		defer rd.Close()
 		err := s.stream(ctx, rd, write, last)
-		s.log.Debug("stream ended", "cause", err, "duration_ms", time.Since(start).Milliseconds())
+		log.Debug("stream ended", "cause", err, "duration_ms", time.Since(start).Milliseconds())
 	}
 	if conn.conn != nil {
 		// net/http's request context no longer ends with the client's

@@ -49,7 +49,8 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 		if err != nil {
 			return err
 		}
-		w := &transcriptWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), at: time.Now().UTC(), log: cfg.Logger}
+		log := requestLog(c, cfg.Logger) // its lines carry the request's id
+		w := &transcriptWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), at: time.Now().UTC(), log: log}
 		h := c.Response().Header()
 		h.Set("Content-Type", form.contentType)
 		h.Set("Content-Disposition", transcriptDisposition(tr.Room, w.at, form.ext))
@@ -62,7 +63,7 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 		c.Response().WriteHeader(http.StatusOK)
 		if err := form.write(w, tr, cfg.TranscriptBatch); err != nil {
 			// The client went away or stopped reading: nothing to answer.
-			cfg.Logger.Debug("transcript not written to its end", "room", tr.Room, "err", err)
+			log.Debug("transcript not written to its end", "room", tr.Room, "err", err)
 		}
 		return nil
 	}
