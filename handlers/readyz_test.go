@@ -17,7 +17,8 @@ import (
 	"github.com/cloakroom/cloakroom/limits"
 )
 
-// getAnswer is a plain GET of url, with no cookie.
+// getAnswer is a plain GET of url, with no cookie; an error's request id
+// is left out of the body (withoutRequestID).
 func getAnswer(t *testing.T, url string) answer {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -29,7 +30,7 @@ func getAnswer(t *testing.T, url string) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return answer{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(body)}
+	return answer{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: withoutRequestID(t, resp, string(body))}
 }
 
 // /readyz follows Ready (nil: ready), on the main surface and on Admin's;
