@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	// goleak's Cleanup takes the place of its os.Exit, so it exits itself.
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+	// Pebble (acme_test.go) keeps its validation authority's task loop.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"), goleak.Cleanup(func(code int) {
 		if binaryDir != "" {
 			os.RemoveAll(binaryDir)
 		}

@@ -84,8 +84,8 @@ func newBrowser(t *testing.T, flags ...string) *browser {
 }
 
 // newBrowserFor starts a headless chromium for one test, to use the app at
-// base. It stops when the test ends.
-func newBrowserFor(t *testing.T, base string) *browser {
+// base, with any further flags given. It stops when the test ends.
+func newBrowserFor(t *testing.T, base string, flags ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	path := chromiumPath(t)
 
@@ -105,6 +105,7 @@ func newBrowserFor(t *testing.T, base string) *browser {
 		chromedp.Flag("host-resolver-rules", "MAP "+insecureHost+" 127.0.0.1"),
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, flags...)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)

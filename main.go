@@ -61,6 +61,7 @@ type options struct {
 	// Files holding the master key and the one before it (keyfile.go).
 	masterKeyFile    string
 	oldMasterKeyFile string
+	tls              tlsOptions // HTTPS, ACME, --http-addr and HSTS (tls.go)
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -94,6 +95,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	})
 	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key as hex or base64, mode 0600 or 0400 (make one: cloakroom keygen FILE); without it the key is random, for this process only")
 	fs.StringVar(&o.oldMasterKeyFile, "old-master-key-file", "", "after a rotation, the file of the key used before --master-key-file's: records sealed under it still open")
+	addTLSFlags(fs, &o.tls)
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -124,6 +126,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	l := o.limits
 	if l.Streams < 0 || l.JoinsPerMinute < 0 || !validRate(l.MemberPosts) || !validRate(l.ClientPosts) {
 		return o, errors.New("per-client limits must be 0 (off) or positive")
+	}
+	if err := o.tls.check(len(o.trustedProxies) > 0); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -233,7 +238,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// shutdown: what /readyz says.
 	var draining, ready atomic.Bool
 	lim := limits.New(o.limits)
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, Ready: ready.Load}
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Ready: ready.Load}
 	var mtr *metrics.Metrics
 	if o.metricsAddr != "" {
 		mtr = metrics.New()
@@ -268,9 +273,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	e := handlers.New(hub, streams, hcfg)
 
+	tlsSet, err := newTLS(o.tls, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
+	}
+	defer ln.Close()       // if serving never starts
+	var plain *http.Server // on --http-addr: redirects to HTTPS
+	var plainLn net.Listener
+	if o.tls.httpAddr != "" {
+		if plainLn, err = net.Listen("tcp", o.tls.httpAddr); err != nil {
+			return err
+		}
+		defer plainLn.Close()
+		_, tlsPort, _ := net.SplitHostPort(ln.Addr().String())
+		plain = &http.Server{
+			Handler:           tlsSet.httpHandler(tlsPort),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 	}
 	srv := &http.Server{
 		Handler:           e,
@@ -281,6 +309,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// No WriteTimeout: it would end every event stream; each stream
 		// write has a deadline of its own instead.
+		// Over HTTP/2 a client that reads nothing at all has its streams
+		// cut like any stuck reader; this then closes its connection,
+		// whose writer is blocked, rather than leaving it to IdleTimeout.
+		HTTP2: &http.HTTP2Config{WriteByteTimeout: 30 * time.Second},
 	}
 	srv.RegisterOnShutdown(streams.Close)
 
@@ -298,19 +330,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	swept := make(chan error, 1)
 	go func() { swept <- hub.Run(ctx, time.Second) }()
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "Cloakroom is listening on http://%s\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String())
+	served := make(chan error, 2)
+	scheme := "http"
+	if tlsSet != nil {
+		scheme = "https"
+		srv.TLSConfig = tlsSet.config
+		// ServeTLS, not Serve on a tls.Listener: it sets net/http's HTTP/2
+		// up for the listener (ALPN h2 with http/1.1 besides).
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	fmt.Fprintf(stdout, "Cloakroom is listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
+	if plain != nil {
+		go func() { served <- plain.Serve(plainLn) }()
+		fmt.Fprintf(stdout, "Cloakroom redirects plain HTTP on %s to HTTPS\n", plainLn.Addr())
+		log.Info("redirecting to HTTPS", "addr", plainLn.Addr().String(), "acme_http01", tlsSet.acme != nil)
+	}
 	ready.Store(true)
 
 	select {
 	case err := <-served:
 		cancel()
+		if plain != nil { // one of the two failed: end both
+			_ = plain.Close()
+			_ = srv.Close()
+		}
 		return err
 	case err := <-adminServed:
 		cancel()
-		srv.Close()
+		if plain != nil {
+			_ = plain.Close()
+		}
+		_ = srv.Close()
 		return fmt.Errorf("serve metrics: %w", err)
 	case err = <-swept:
 		if err != nil { // sealing failed: the machine has no randomness
@@ -340,6 +393,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-sctx.Done():
 	}
 	srv.SetKeepAlivesEnabled(false)
+	if plain != nil {
+		_ = plain.Close() // it only redirects: nothing in flight worth waiting for
+	}
 	if serr := srv.Shutdown(sctx); serr != nil {
 		srv.Close()
 		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))

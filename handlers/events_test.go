@@ -14,80 +14,84 @@ import (
 )
 
 func TestStreamLiveOnly(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{})
-	alice := srv.browser(t)
-	me := alice.join("lobby", "alice")
-	alice.say("lobby", me, "before")
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{}, Config{})
+		alice := srv.browser(t)
+		me := alice.join("lobby", "alice")
+		alice.say("lobby", me, "before")
 
-	anyone := srv.browser(t) // no cookie: the stream is open to all
-	s := anyone.stream("/rooms/lobby/events", nil)
-	alice.say("lobby", me, "after")
-	ev := s.next(t, 5*time.Second)
-	if ev.name != "" || textOf(ev.data) != "after" {
-		t.Fatalf("first event = %+v, want the live message only", ev)
-	}
+		anyone := srv.browser(t) // no cookie: the stream is open to all
+		s := anyone.stream("/rooms/lobby/events", nil)
+		alice.say("lobby", me, "after")
+		ev := s.next(t, 5*time.Second)
+		if ev.name != "" || textOf(ev.data) != "after" {
+			t.Fatalf("first event = %+v, want the live message only", ev)
+		}
+	})
 }
 
 func TestStreamResumePoints(t *testing.T) {
-	srv := newTestServer(t, chat.Config{History: 5}, Config{})
-	id := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	// Each case gets a room of its own with 8 events, of which the last 5
-	// are retained, and is told the ids of the oldest retained and the last.
-	tests := []struct {
-		name   string
-		query  func(oldest, last uint64) string
-		header func(oldest, last uint64) http.Header
-		reset  bool
-		first  func(oldest, last uint64) uint64 // the first event after any reset
-		n      int                              // events before live ones
-	}{
-		{"since=0 is all retained", func(o, l uint64) string { return "?since=0" }, nil, false, func(o, l uint64) uint64 { return o }, 5},
-		{"since in the middle", func(o, l uint64) string { return "?since=" + id(l-2) }, nil, false, func(o, l uint64) uint64 { return l - 1 }, 2},
-		{"since just before the oldest", func(o, l uint64) string { return "?since=" + id(o-1) }, nil, false, func(o, l uint64) uint64 { return o }, 5},
-		{"up to date", func(o, l uint64) string { return "?since=" + id(l) }, nil, false, func(o, l uint64) uint64 { return l + 1 }, 0},
-		{"Last-Event-ID wins over since", func(o, l uint64) string { return "?since=0" },
-			func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 1)}} }, false, func(o, l uint64) uint64 { return l }, 1},
-		{"Last-Event-ID alone", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 3)}} }, false, func(o, l uint64) uint64 { return l - 2 }, 3},
-		{"older than retained", func(o, l uint64) string { return "?since=" + id(o-2) }, nil, true, func(o, l uint64) uint64 { return o }, 5},
-		{"from an earlier run", func(o, l uint64) string { return "?since=42" }, nil, true, func(o, l uint64) uint64 { return o }, 5},
-		{"newer than the newest", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l + 1000)}} }, true, func(o, l uint64) uint64 { return o }, 5},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			room := fmt.Sprint("room", i)
-			alice, me, oldest, last := eightEvents(t, srv, room)
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{History: 5}, Config{})
+		id := func(n uint64) string { return strconv.FormatUint(n, 10) }
+		// Each case gets a room of its own with 8 events, of which the last 5
+		// are retained, and is told the ids of the oldest retained and the last.
+		tests := []struct {
+			name   string
+			query  func(oldest, last uint64) string
+			header func(oldest, last uint64) http.Header
+			reset  bool
+			first  func(oldest, last uint64) uint64 // the first event after any reset
+			n      int                              // events before live ones
+		}{
+			{"since=0 is all retained", func(o, l uint64) string { return "?since=0" }, nil, false, func(o, l uint64) uint64 { return o }, 5},
+			{"since in the middle", func(o, l uint64) string { return "?since=" + id(l-2) }, nil, false, func(o, l uint64) uint64 { return l - 1 }, 2},
+			{"since just before the oldest", func(o, l uint64) string { return "?since=" + id(o-1) }, nil, false, func(o, l uint64) uint64 { return o }, 5},
+			{"up to date", func(o, l uint64) string { return "?since=" + id(l) }, nil, false, func(o, l uint64) uint64 { return l + 1 }, 0},
+			{"Last-Event-ID wins over since", func(o, l uint64) string { return "?since=0" },
+				func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 1)}} }, false, func(o, l uint64) uint64 { return l }, 1},
+			{"Last-Event-ID alone", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l - 3)}} }, false, func(o, l uint64) uint64 { return l - 2 }, 3},
+			{"older than retained", func(o, l uint64) string { return "?since=" + id(o-2) }, nil, true, func(o, l uint64) uint64 { return o }, 5},
+			{"from an earlier run", func(o, l uint64) string { return "?since=42" }, nil, true, func(o, l uint64) uint64 { return o }, 5},
+			{"newer than the newest", nil, func(o, l uint64) http.Header { return http.Header{"Last-Event-Id": {id(l + 1000)}} }, true, func(o, l uint64) uint64 { return o }, 5},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				room := fmt.Sprint("room", i)
+				alice, me, oldest, last := eightEvents(t, srv, room)
 
-			path := "/rooms/" + room + "/events"
-			if tt.query != nil {
-				path += tt.query(oldest, last)
-			}
-			var header http.Header
-			if tt.header != nil {
-				header = tt.header(oldest, last)
-			}
-			first := tt.first(oldest, last)
-			s := srv.browser(t).stream(path, header)
-			if tt.reset {
-				r := s.next(t, 5*time.Second)
-				if r.name != "reset" || r.id != first-1 || !strings.Contains(r.data, "history") {
-					t.Fatalf("first event = %+v, want a reset with id %d", r, first-1)
+				path := "/rooms/" + room + "/events"
+				if tt.query != nil {
+					path += tt.query(oldest, last)
 				}
-			}
-			got := s.take(t, tt.n)
-			consecutive(t, got, first)
-			for _, e := range got {
-				if e.name != "" {
-					t.Fatalf("event %d is named %q", e.id, e.name)
+				var header http.Header
+				if tt.header != nil {
+					header = tt.header(oldest, last)
 				}
-			}
-			// Then live events, with no gap and no repeat.
-			alice.say(room, me, "live")
-			live := s.next(t, 5*time.Second)
-			if live.id != first+uint64(tt.n) || textOf(live.data) != "live" {
-				t.Fatalf("live event = %+v, want id %d", live, first+uint64(tt.n))
-			}
-		})
-	}
+				first := tt.first(oldest, last)
+				s := srv.browser(t).stream(path, header)
+				if tt.reset {
+					r := s.next(t, 5*time.Second)
+					if r.name != "reset" || r.id != first-1 || !strings.Contains(r.data, "history") {
+						t.Fatalf("first event = %+v, want a reset with id %d", r, first-1)
+					}
+				}
+				got := s.take(t, tt.n)
+				consecutive(t, got, first)
+				for _, e := range got {
+					if e.name != "" {
+						t.Fatalf("event %d is named %q", e.id, e.name)
+					}
+				}
+				// Then live events, with no gap and no repeat.
+				alice.say(room, me, "live")
+				live := s.next(t, 5*time.Second)
+				if live.id != first+uint64(tt.n) || textOf(live.data) != "live" {
+					t.Fatalf("live event = %+v, want id %d", live, first+uint64(tt.n))
+				}
+			})
+		}
+	})
 }
 
 func TestStreamRejectsBadInput(t *testing.T) {
@@ -168,43 +172,47 @@ func TestStreamInjection(t *testing.T) {
 }
 
 func TestStreamHeartbeat(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{Heartbeat: 20 * time.Millisecond})
-	s := srv.browser(t).stream("/rooms/lobby/events", nil)
-	select {
-	case c := <-s.comments:
-		if c != ": keepalive" {
-			t.Fatalf("heartbeat = %q", c)
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{}, Config{Heartbeat: 20 * time.Millisecond})
+		s := srv.browser(t).stream("/rooms/lobby/events", nil)
+		select {
+		case c := <-s.comments:
+			if c != ": keepalive" {
+				t.Fatalf("heartbeat = %q", c)
+			}
+		case err := <-s.done:
+			t.Fatalf("stream ended: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat")
 		}
-	case err := <-s.done:
-		t.Fatalf("stream ended: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no heartbeat")
-	}
+	})
 }
 
 // A reader that resumes while others post gets every event exactly once:
 // the backlog and the live events meet without a gap or a repeat.
 func TestStreamResumeWhilePosting(t *testing.T) {
-	srv := newTestServer(t, chat.Config{History: 10000}, Config{})
-	alice := srv.browser(t)
-	me := alice.join("lobby", "alice")
-	const total = 300
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range total {
-			alice.say("lobby", me, fmt.Sprint(i))
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{History: 10000}, Config{})
+		alice := srv.browser(t)
+		me := alice.join("lobby", "alice")
+		const total = 300
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range total {
+				alice.say("lobby", me, fmt.Sprint(i))
+			}
+		}()
+		var readers []*stream
+		for range 10 {
+			readers = append(readers, srv.browser(t).stream("/rooms/lobby/events?since=0", nil))
 		}
-	}()
-	var readers []*stream
-	for range 10 {
-		readers = append(readers, srv.browser(t).stream("/rooms/lobby/events?since=0", nil))
-	}
-	<-done
-	for _, s := range readers {
-		evs := s.take(t, total+1)
-		consecutive(t, evs, evs[0].id)
-	}
+		<-done
+		for _, s := range readers {
+			evs := s.take(t, total+1)
+			consecutive(t, evs, evs[0].id)
+		}
+	})
 }
 
 // The room comes from the path alone: a ?stream= (r3labs's parameter, which
@@ -230,36 +238,38 @@ func TestStreamIgnoresClientStreamParameter(t *testing.T) {
 // one members event, current, at the backlog's last id; live events that
 // change the list carry it each time.
 func TestBacklogEndsWithTheMemberList(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{})
-	for _, name := range []string{"a", "b", "c", "d"} {
-		srv.browser(t).join("lobby", name)
-	}
-	s := srv.browser(t).stream("/rooms/lobby/events?since=0", nil)
-	evs := s.take(t, 4)
-	for _, ev := range evs {
-		if strings.Contains(ev.data, `id="members"`) {
-			t.Fatalf("a backlog event carries the member list: %q", ev.data)
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{}, Config{})
+		for _, name := range []string{"a", "b", "c", "d"} {
+			srv.browser(t).join("lobby", name)
 		}
-	}
-	list := s.nextList(t, 5*time.Second)
-	if list.id != evs[3].id || strings.Count(list.data, `data-member=`) != 4 || !strings.Contains(list.data, `data-seq="4"`) {
-		t.Fatalf("members event = %+v, want id %d, 4 members, seq 4", list, evs[3].id)
-	}
-	srv.browser(t).join("lobby", "e")
-	if live := s.next(t, 5*time.Second); strings.Count(live.data, `id="members"`) != 1 || !strings.Contains(live.data, `data-seq="5"`) {
-		t.Fatalf("a live join without the member list: %q", live.data)
-	}
-	// A stream with no resume point gets no list at the start.
-	bare := srv.browser(t).stream("/rooms/lobby/events", nil)
-	srv.browser(t).join("lobby", "f")
-	if ev := bare.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") {
-		t.Fatalf("live-only stream: %+v", ev)
-	}
-	select {
-	case l := <-bare.lists:
-		t.Fatalf("a live-only stream got a member list at the start: %+v", l)
-	default:
-	}
+		s := srv.browser(t).stream("/rooms/lobby/events?since=0", nil)
+		evs := s.take(t, 4)
+		for _, ev := range evs {
+			if strings.Contains(ev.data, `id="members"`) {
+				t.Fatalf("a backlog event carries the member list: %q", ev.data)
+			}
+		}
+		list := s.nextList(t, 5*time.Second)
+		if list.id != evs[3].id || strings.Count(list.data, `data-member=`) != 4 || !strings.Contains(list.data, `data-seq="4"`) {
+			t.Fatalf("members event = %+v, want id %d, 4 members, seq 4", list, evs[3].id)
+		}
+		srv.browser(t).join("lobby", "e")
+		if live := s.next(t, 5*time.Second); strings.Count(live.data, `id="members"`) != 1 || !strings.Contains(live.data, `data-seq="5"`) {
+			t.Fatalf("a live join without the member list: %q", live.data)
+		}
+		// A stream with no resume point gets no list at the start.
+		bare := srv.browser(t).stream("/rooms/lobby/events", nil)
+		srv.browser(t).join("lobby", "f")
+		if ev := bare.next(t, 5*time.Second); !strings.Contains(ev.data, "joined the room") {
+			t.Fatalf("live-only stream: %+v", ev)
+		}
+		select {
+		case l := <-bare.lists:
+			t.Fatalf("a live-only stream got a member list at the start: %+v", l)
+		default:
+		}
+	})
 }
 
 // A stream open while its room is dropped (every member gone, idle) and

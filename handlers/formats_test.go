@@ -132,65 +132,67 @@ func TestStreamFormats(t *testing.T) {
 	tests[1].want = tests[0].want
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newClock()
-			srv := newTestServer(t, chat.Config{PresenceDebounce: 2 * time.Second, Now: clk.Now}, Config{Heartbeat: 200 * time.Millisecond})
-			alice, bob := srv.browser(t), srv.browser(t)
-			me := alice.join("lobby", "alice")
+			eachProtocol(t, func(t *testing.T, start startServer) {
+				clk := newClock()
+				srv := start(chat.Config{PresenceDebounce: 2 * time.Second, Now: clk.Now}, Config{Heartbeat: 200 * time.Millisecond})
+				alice, bob := srv.browser(t), srv.browser(t)
+				me := alice.join("lobby", "alice")
 
-			q := "?since=0"
-			if tt.query != "" {
-				q = tt.query + "&since=0"
-			}
-			s := srv.browser(t).stream("/rooms/lobby/events"+q, tt.header)
-			var evs []sseEvent
-			evs = append(evs, s.next(t, 5*time.Second))
-			lists := []sseEvent{s.nextList(t, 5*time.Second)}
-
-			bobID := bob.join("lobby", "bob")
-			alice.say("lobby", me, forged)
-			status, _, body := bob.post("/rooms/lobby/leave", url.Values{"m": {strconv.FormatUint(bobID, 10)}}, nil)
-			if status != http.StatusSeeOther {
-				t.Fatalf("leave: %d %s", status, body)
-			}
-			evs = append(evs, s.take(t, 3)...)
-			consecutive(t, evs, evs[0].id)
-
-			alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10)+"&idle="+strconv.FormatUint(me, 10), nil)
-			waitFor(t, 5*time.Second, "alice's hidden tab", func() bool { return srv.hub.Readers("lobby") == 2 })
-			clk.Add(2 * time.Second)
-			if err := srv.hub.Sweep(); err != nil {
-				t.Fatal(err)
-			}
-			lists = append(lists, s.nextList(t, 5*time.Second))
-
-			var got []string
-			for _, ev := range append(evs, lists...) {
-				got = append(got, summary(t, tt.format, ev))
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
-			}
-			// A member list takes the id of the newest event before it.
-			if diff := cmp.Diff([]uint64{evs[0].id, evs[3].id}, idsOf(lists)); diff != "" {
-				t.Errorf("member list ids (-want +got):\n%s", diff)
-			}
-			if tt.format == "json" {
-				// Each roster carries a seq above the one before.
-				var seqs []uint64
-				for _, ev := range []sseEvent{lists[0], evs[1], evs[3], lists[1]} {
-					seqs = append(seqs, decodeJSON(t, ev).Seq)
+				q := "?since=0"
+				if tt.query != "" {
+					q = tt.query + "&since=0"
 				}
-				for i := 1; i < len(seqs); i++ {
-					if seqs[i] <= seqs[i-1] {
-						t.Errorf("seqs %v do not grow", seqs)
+				s := srv.browser(t).stream("/rooms/lobby/events"+q, tt.header)
+				var evs []sseEvent
+				evs = append(evs, s.next(t, 5*time.Second))
+				lists := []sseEvent{s.nextList(t, 5*time.Second)}
+
+				bobID := bob.join("lobby", "bob")
+				alice.say("lobby", me, forged)
+				status, _, body := bob.post("/rooms/lobby/leave", url.Values{"m": {strconv.FormatUint(bobID, 10)}}, nil)
+				if status != http.StatusSeeOther {
+					t.Fatalf("leave: %d %s", status, body)
+				}
+				evs = append(evs, s.take(t, 3)...)
+				consecutive(t, evs, evs[0].id)
+
+				alice.stream("/rooms/lobby/events?m="+strconv.FormatUint(me, 10)+"&idle="+strconv.FormatUint(me, 10), nil)
+				waitFor(t, 5*time.Second, "alice's hidden tab", func() bool { return srv.hub.Readers("lobby") == 2 })
+				clk.Add(2 * time.Second)
+				if err := srv.hub.Sweep(); err != nil {
+					t.Fatal(err)
+				}
+				lists = append(lists, s.nextList(t, 5*time.Second))
+
+				var got []string
+				for _, ev := range append(evs, lists...) {
+					got = append(got, summary(t, tt.format, ev))
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+				// A member list takes the id of the newest event before it.
+				if diff := cmp.Diff([]uint64{evs[0].id, evs[3].id}, idsOf(lists)); diff != "" {
+					t.Errorf("member list ids (-want +got):\n%s", diff)
+				}
+				if tt.format == "json" {
+					// Each roster carries a seq above the one before.
+					var seqs []uint64
+					for _, ev := range []sseEvent{lists[0], evs[1], evs[3], lists[1]} {
+						seqs = append(seqs, decodeJSON(t, ev).Seq)
+					}
+					for i := 1; i < len(seqs); i++ {
+						if seqs[i] <= seqs[i-1] {
+							t.Errorf("seqs %v do not grow", seqs)
+						}
 					}
 				}
-			}
-			select {
-			case <-s.comments:
-			case <-time.After(5 * time.Second):
-				t.Error("no keepalive")
-			}
+				select {
+				case <-s.comments:
+				case <-time.After(5 * time.Second):
+					t.Error("no keepalive")
+				}
+			})
 		})
 	}
 }
@@ -198,70 +200,72 @@ func TestStreamFormats(t *testing.T) {
 // Resume with Last-Event-ID, and a reset, in each format: the same ids as
 // the HTML stream, gap-free, then the member list, then live events.
 func TestStreamFormatsResume(t *testing.T) {
-	clk := newClock()
-	srv := newTestServer(t, chat.Config{History: 5, Now: clk.Now}, Config{})
-	id := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	tests := []struct {
-		name     string
-		format   string
-		reset    bool
-		wantText []string // what the events after any reset say
-	}{
-		{"json", "json", false, []string{"m5", "m6"}},
-		{"text", "text", false, []string{"12:00 alice: m5", "12:00 alice: m6"}},
-		{"json reset", "json", true, []string{"m2", "m3", "m4", "m5", "m6"}},
-		{"text reset", "text", true, []string{"12:00 alice: m2", "12:00 alice: m3", "12:00 alice: m4", "12:00 alice: m5", "12:00 alice: m6"}},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			room := fmt.Sprint("room", i)
-			alice, me, oldest, last := eightEvents(t, srv, room)
-			since, first := last-2, last-1
-			if tt.reset {
-				since, first = 42, oldest
-			}
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		clk := newClock()
+		srv := start(chat.Config{History: 5, Now: clk.Now}, Config{})
+		id := func(n uint64) string { return strconv.FormatUint(n, 10) }
+		tests := []struct {
+			name     string
+			format   string
+			reset    bool
+			wantText []string // what the events after any reset say
+		}{
+			{"json", "json", false, []string{"m5", "m6"}},
+			{"text", "text", false, []string{"12:00 alice: m5", "12:00 alice: m6"}},
+			{"json reset", "json", true, []string{"m2", "m3", "m4", "m5", "m6"}},
+			{"text reset", "text", true, []string{"12:00 alice: m2", "12:00 alice: m3", "12:00 alice: m4", "12:00 alice: m5", "12:00 alice: m6"}},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				room := fmt.Sprint("room", i)
+				alice, me, oldest, last := eightEvents(t, srv, room)
+				since, first := last-2, last-1
+				if tt.reset {
+					since, first = 42, oldest
+				}
 
-			s := srv.browser(t).stream("/rooms/"+room+"/events?format="+tt.format, http.Header{"Last-Event-Id": {id(since)}})
-			if tt.reset {
-				r := s.next(t, 5*time.Second)
-				if r.name != "reset" || r.id != first-1 {
-					t.Fatalf("first event = %+v, want a reset with id %d", r, first-1)
-				}
-				if tt.format == "json" {
-					got := decodeJSON(t, r)
-					if got.Type != "reset" || got.Message != resetNotice {
-						t.Fatalf("reset data %+v", got)
+				s := srv.browser(t).stream("/rooms/"+room+"/events?format="+tt.format, http.Header{"Last-Event-Id": {id(since)}})
+				if tt.reset {
+					r := s.next(t, 5*time.Second)
+					if r.name != "reset" || r.id != first-1 {
+						t.Fatalf("first event = %+v, want a reset with id %d", r, first-1)
 					}
-				} else if r.data != resetNotice {
-					t.Fatalf("reset data %q", r.data)
+					if tt.format == "json" {
+						got := decodeJSON(t, r)
+						if got.Type != "reset" || got.Message != resetNotice {
+							t.Fatalf("reset data %+v", got)
+						}
+					} else if r.data != resetNotice {
+						t.Fatalf("reset data %q", r.data)
+					}
 				}
-			}
-			got := s.take(t, len(tt.wantText))
-			consecutive(t, got, first)
-			var texts []string
-			for _, ev := range got {
-				if ev.name != "" {
-					t.Fatalf("event %d is named %q", ev.id, ev.name)
+				got := s.take(t, len(tt.wantText))
+				consecutive(t, got, first)
+				var texts []string
+				for _, ev := range got {
+					if ev.name != "" {
+						t.Fatalf("event %d is named %q", ev.id, ev.name)
+					}
+					if tt.format == "json" {
+						texts = append(texts, decodeJSON(t, ev).Text)
+					} else {
+						texts = append(texts, ev.data)
+					}
 				}
-				if tt.format == "json" {
-					texts = append(texts, decodeJSON(t, ev).Text)
-				} else {
-					texts = append(texts, ev.data)
+				if diff := cmp.Diff(tt.wantText, texts); diff != "" {
+					t.Errorf("backlog (-want +got):\n%s", diff)
 				}
-			}
-			if diff := cmp.Diff(tt.wantText, texts); diff != "" {
-				t.Errorf("backlog (-want +got):\n%s", diff)
-			}
-			if l := s.nextList(t, 5*time.Second); l.id != last {
-				t.Errorf("members event at id %d, want %d", l.id, last)
-			}
-			// Then live events, with no gap and no repeat.
-			alice.say(room, me, "live")
-			if live := s.next(t, 5*time.Second); live.id != last+1 {
-				t.Fatalf("live event = %+v, want id %d", live, last+1)
-			}
-		})
-	}
+				if l := s.nextList(t, 5*time.Second); l.id != last {
+					t.Errorf("members event at id %d, want %d", l.id, last)
+				}
+				// Then live events, with no gap and no repeat.
+				alice.say(room, me, "live")
+				if live := s.next(t, 5*time.Second); live.id != last+1 {
+					t.Fatalf("live event = %+v, want id %d", live, last+1)
+				}
+			})
+		}
+	})
 }
 
 // An unknown format is refused with a reason; html may be asked for by name.

@@ -36,6 +36,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
 	// names the client a request counts as; nil trusts nobody.
 	TrustedProxies limits.Proxies
+	// HSTS is the max-age of the Strict-Transport-Security header sent on
+	// HTTPS responses (over our TLS, or a trusted proxy's); 0 sends none.
+	HSTS time.Duration
 	// TranscriptBatch is how many sealed records a transcript reads under
 	// its room's lock at once; 0 is chat.DefaultTranscriptBatch.
 	TranscriptBatch int
@@ -84,7 +87,7 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	if cfg.Draining != nil {
 		e.Use(refuseWhileDraining(cfg.Draining))
 	}
-	e.Use(securityHeaders)
+	e.Use(securityHeaders(cfg.TrustedProxies, cfg.HSTS))
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
 
 	// HEAD is answered wherever GET is, with GET's status and headers and

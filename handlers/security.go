@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,35 +10,85 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/cloakroom/cloakroom/limits"
 )
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
 // connections: no inline script or style, no eval, no framing.
 const contentSecurityPolicy = "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'"
 
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
-		// A window this page opens (a link in a message) gets no handle
-		// back to it, and neither does one that opened it.
-		if trustworthy(c) {
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+// securityHeaders sets the headers every response carries, and first
+// decides whether the request came over HTTPS (see isHTTPS), for them and
+// for the session cookie. hsts is Strict-Transport-Security's max-age, sent
+// on HTTPS responses only (a browser ignores it over plain HTTP anyway, and
+// it must not pin a name that is served over HTTP); 0 sends none.
+func securityHeaders(proxies limits.Proxies, hsts time.Duration) echo.MiddlewareFunc {
+	hstsValue := fmt.Sprintf("max-age=%d", int64(hsts/time.Second))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			https := overHTTPS(c.Request(), proxies)
+			c.Set(httpsKey, https)
+			h := c.Response().Header()
+			if https && hsts > 0 {
+				h.Set("Strict-Transport-Security", hstsValue)
+			}
+			h.Set("Content-Security-Policy", contentSecurityPolicy)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("X-Frame-Options", "DENY")
+			// A window this page opens (a link in a message) gets no handle
+			// back to it, and neither does one that opened it.
+			if trustworthy(c) {
+				h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			}
+			return next(c)
 		}
-		return next(c)
 	}
 }
 
+// httpsKey is the echo.Context key under which securityHeaders keeps
+// whether the request came over HTTPS.
+const httpsKey = "cloakroom.https"
+
+// isHTTPS reports whether the request came over HTTPS, as securityHeaders
+// found; false for a request it did not see.
+func isHTTPS(c echo.Context) bool {
+	https, _ := c.Get(httpsKey).(bool)
+	return https
+}
+
+// overHTTPS reports whether r came over HTTPS: on a TLS connection of our
+// own, or from a trusted proxy that says so in X-Forwarded-Proto. Echo's
+// c.Scheme() is not used: it believes X-Forwarded-Proto (and three other
+// headers) from any peer, so a client on plain HTTP could have the session
+// cookie marked Secure, and HSTS sent, on its say-so.
+func overHTTPS(r *http.Request, proxies limits.Proxies) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if len(proxies) == 0 || !strings.EqualFold(strings.TrimSpace(r.Header.Get(echo.HeaderXForwardedProto)), "https") {
+		return false
+	}
+	peer, err := limits.ParseAddr(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range proxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
 // trustworthy reports whether browsers count the request's origin as
-// potentially trustworthy (W3C Secure Contexts §3.1): HTTPS (a proxy's
-// X-Forwarded-Proto included) or a loopback host. Only there do they apply
-// Cross-Origin-Opener-Policy; elsewhere (plain http:// on a LAN address)
+// potentially trustworthy (W3C Secure Contexts §3.1): HTTPS (isHTTPS: a
+// trusted proxy's X-Forwarded-Proto included) or a loopback host. Only
+// there do they apply Cross-Origin-Opener-Policy; elsewhere (plain http:// on a LAN address)
 // Chromium ignores it and logs an error to the console on every page.
 func trustworthy(c echo.Context) bool {
-	if c.Scheme() == "https" {
+	if isHTTPS(c) {
 		return true
 	}
 	host := c.Request().Host

@@ -46,7 +46,7 @@ func renewSession(c echo.Context, hub *chat.Hub) string {
 		Value:    id,
 		Path:     "/",
 		HttpOnly: true,
-		Secure:   c.Scheme() == "https",
+		Secure:   isHTTPS(c), // never on a spoofable header: see overHTTPS
 		SameSite: http.SameSiteLaxMode,
 	})
 	return id

@@ -167,24 +167,26 @@ func TestConcurrentPostersAndReconnectingReaders(t *testing.T) {
 // http.Server.ReadTimeout cancels a request whose deadline passes; a stream
 // must lift it for itself and outlive it.
 func TestStreamOutlivesReadTimeout(t *testing.T) {
-	srv := newTestServer(t, chat.Config{}, Config{Heartbeat: 50 * time.Millisecond},
-		func(s *http.Server) { s.ReadTimeout = 200 * time.Millisecond })
-	alice := srv.browser(t)
-	me := alice.join("lobby", "alice")
-	s := srv.browser(t).stream("/rooms/lobby/events", nil)
-	for range 10 { // 500 ms of heartbeats, past the read timeout
-		select {
-		case <-s.comments:
-		case err := <-s.done:
-			t.Fatalf("stream ended: %v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no heartbeat")
+	eachProtocol(t, func(t *testing.T, start startServer) {
+		srv := start(chat.Config{}, Config{Heartbeat: 50 * time.Millisecond},
+			func(s *http.Server) { s.ReadTimeout = 200 * time.Millisecond })
+		alice := srv.browser(t)
+		me := alice.join("lobby", "alice")
+		s := srv.browser(t).stream("/rooms/lobby/events", nil)
+		for range 10 { // 500 ms of heartbeats, past the read timeout
+			select {
+			case <-s.comments:
+			case err := <-s.done:
+				t.Fatalf("stream ended: %v", err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("no heartbeat")
+			}
 		}
-	}
-	alice.say("lobby", me, "still here")
-	if ev := s.next(t, 5*time.Second); textOf(ev.data) != "still here" {
-		t.Fatalf("event = %+v", ev)
-	}
+		alice.say("lobby", me, "still here")
+		if ev := s.next(t, 5*time.Second); textOf(ev.data) != "still here" {
+			t.Fatalf("event = %+v", ev)
+		}
+	})
 }
 
 // A member's streams say whether it is online (a visible tab), idle (only

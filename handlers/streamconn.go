@@ -26,6 +26,22 @@ const streamSendBuffer = 32 << 10
 // chunked encoding; the body ends when the connection closes. Where the
 // connection cannot be taken over (HTTP/2), it writes through the
 // http.ResponseWriter.
+//
+// Over HTTP/2 a stream costs one goroutine, the handler's (it writes, and
+// net/http's HTTP/2 server ends its request context when the client resets
+// the stream); the connection's reading and writing goroutines are shared
+// by its streams. A write blocks once the client's flow-control window for
+// the stream is full, not before: net/http queues a stream's DATA frames
+// until the window allows them, and writes other streams' meanwhile, so a
+// stream that is not read holds up no other. The lag the fan-out measures
+// is therefore up to the moment net/http has written a frame to the
+// connection (Unacked cannot tell per stream what the peer has read): what
+// sits in the client's stream window (16 KiB to several MiB, the client's
+// choice) or in the shared TCP send queue is not counted, and a reader
+// whose window is full is cut MaxLag after its write blocked. Abort sets a
+// write deadline in the past: net/http then resets the stream
+// (RST_STREAM) and the blocked write returns, even when the connection
+// itself is stuck and the reset cannot go out.
 type streamConn struct {
 	mu      sync.Mutex // guards conn, tcp, rc and aborted for Abort and Unacked
 	conn    net.Conn   // the taken-over connection, or nil
