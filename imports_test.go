@@ -23,6 +23,7 @@ func TestImportRules(t *testing.T) {
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
+		mod + "/natslog":       {"chat"},
 		mod + "/crypto":        {},
 		mod + "/static":        {},
 	}
@@ -37,6 +38,9 @@ func TestImportRules(t *testing.T) {
 		// Prometheus is the metrics package's alone: the others keep counts
 		// and the metrics read them.
 		mod + "/handlers": {"github.com/prometheus/"},
+		// The shipped binary carries the NATS client, never a NATS server
+		// (the tests embed one).
+		mod + "/natslog": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.
