@@ -130,13 +130,36 @@ func TestKeygen(t *testing.T) {
 			t.Error("two keygens wrote the same key")
 		}
 	})
-	t.Run("dash writes to stdout", func(t *testing.T) {
+	t.Run("a relative name is told absolutely", func(t *testing.T) {
+		dir := t.TempDir()
+		t.Chdir(dir)
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"keygen", "-"}, noEnv, &out, io.Discard); err != nil {
+		if err := run(context.Background(), []string{"keygen", "rel.key"}, noEnv, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if want := "--master-key-file " + filepath.Join(dir, "rel.key") + "\n"; !strings.HasSuffix(out.String(), want) {
+			t.Errorf("keygen rel.key said %q; want it to end %q", out.String(), want)
+		}
+	})
+	t.Run("dash writes to stdout", func(t *testing.T) {
+		var out, errs bytes.Buffer
+		if err := run(context.Background(), []string{"keygen", "-"}, noEnv, &out, &errs); err != nil {
 			t.Fatal(err)
 		}
 		if !regexp.MustCompile(`^[0-9a-f]{64}\n$`).Match(out.Bytes()) {
 			t.Errorf("keygen - wrote %q, want 64 hex digits and a newline only", out.String())
+		}
+		// The key's id goes to stderr, and it is the id a box of the key has.
+		key, err := crypto.ParseKey(out.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		box, err := crypto.NewBox(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "Wrote a new master key (key id " + box.KeyID() + ") to standard output\n"; errs.String() != want {
+			t.Errorf("keygen - told stderr %q, want %q", errs.String(), want)
 		}
 		if _, err := os.Stat("-"); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("keygen - made a file named -: %v", err)

@@ -68,6 +68,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var o options
 	fs := flag.NewFlagSet("cloakroom", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if !helpAsked(args) { // a bad flag: its error is enough, not 60 lines
+			fmt.Fprintln(fs.Output(), "Run cloakroom --help for the commands and every flag.")
+			return
+		}
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.addr, "addr", "localhost:5000", "address to listen on")
 	fs.IntVar(&o.history, "history", chat.DefaultHistory, "events kept per room")
 	fs.IntVar(&o.maxRooms, "max-rooms", chat.DefaultMaxRooms, "rooms that may exist at once")
@@ -75,7 +83,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.maxOwnNames, "max-own-names", chat.DefaultMaxOwnNames, "names one browser may hold in one room (one per tab)")
 	fs.IntVar(&o.maxStreams, "max-streams", chat.DefaultMaxReaders, "open event streams, over all rooms")
 	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
-	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
+	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "a room with no members is dropped, with its history, after this long without a join, leave or post, whoever still watches its stream")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.logFormat = "text"
 	fs.Var(&o.logFormat, "log-format", "`format` of log lines: text (key=value) or json (one JSON object a line)")
@@ -142,7 +150,7 @@ func validRate(r limits.Rate) bool {
 // /readyz) in a goroutine of its own, which sends what Serve returns to
 // served once the server is shut down or fails.
 func serveMetrics(addr string, h http.Handler, log *slog.Logger, served chan<- error) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("--metrics-addr", addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,6 +165,21 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger, served chan<- e
 	}
 	go func() { served <- srv.Serve(ln) }()
 	return srv, ln.Addr(), nil
+}
+
+// listen listens on addr, given by flag, and names both in an error: with
+// three addresses to give, "address already in use" alone does not say
+// which one is.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	err = fmt.Errorf("%s %s: %w", flag, addr, err)
+	if errors.Is(err, syscall.EACCES) {
+		err = fmt.Errorf("%w (ports below 1024 need root or the CAP_NET_BIND_SERVICE capability)", err)
+	}
+	return nil, err
 }
 
 // sameAddr reports whether the metrics address is the main one: the same
@@ -194,6 +217,33 @@ func envName(flagName string) string {
 	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// usageHead leads --help, before every flag.
+const usageHead = `Cloakroom: a self-hosted room chat in one binary.
+
+Usage:
+  cloakroom [flags]                 serve (http://localhost:5000 by default)
+  cloakroom tail [flags] ROOM       print a room's events as they come
+  cloakroom say [flags] ROOM TEXT   post to a room as a bot
+  cloakroom keygen FILE|-           write a new master key (see --master-key-file)
+  cloakroom version                 print the version, revision and Go version
+
+Flags of the server (each also CLOAKROOM_ and its name in capitals):
+`
+
+// helpAsked reports whether args ask for help (-h, -help, --help) before
+// any "--" that ends the flags.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
 // run is the command line: `tail` and `say` are the client's commands
 // (package client), `keygen` makes a master key file (keyfile.go); anything
 // else (no arguments, or flags only) serves.
@@ -205,10 +255,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "say":
 			return client.SayCommand(ctx, args[1:], stdout, stderr)
 		case "keygen":
-			return keygen(args[1:], stdout)
+			return keygen(args[1:], stdout, stderr)
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 			return nil
+		case "help":
+			args = []string{"--help"}
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
@@ -216,7 +268,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // serve starts Cloakroom and serves until ctx ends, then shuts down.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o, err := parseOptions(args, getenv, stderr)
+	out := stderr
+	if helpAsked(args) {
+		out = stdout // asked for, the help is the output: cloakroom --help | less
+	}
+	o, err := parseOptions(args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the usage is printed; asking for it is no failure
 	}
@@ -264,7 +320,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			var addr net.Addr
 			admin, addr, err = serveMetrics(o.metricsAddr, handlers.Admin(mtr.Handler(), ready.Load), log, adminServed)
 			if err != nil {
-				return fmt.Errorf("metrics: %w", err)
+				return err // names the flag and the address
 			}
 			defer admin.Close() // on every way out; shut down gracefully below
 			fmt.Fprintf(stdout, "Metrics are served on http://%s/metrics\n", addr)
@@ -277,7 +333,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen("--addr", o.addr)
 	if err != nil {
 		return err
 	}
@@ -285,7 +341,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var plain *http.Server // on --http-addr: redirects to HTTPS
 	var plainLn net.Listener
 	if o.tls.httpAddr != "" {
-		if plainLn, err = net.Listen("tcp", o.tls.httpAddr); err != nil {
+		if plainLn, err = listen("--http-addr", o.tls.httpAddr); err != nil {
 			return err
 		}
 		defer plainLn.Close()
