@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -384,67 +382,19 @@ func TestKeyFilesShareRecords(t *testing.T) {
 	}
 }
 
-// logLines is an io.Writer that keeps everything written to it, safe for
-// the server's goroutines and the test's to share.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// serveWith runs Cloakroom on a free port of 127.0.0.1 with args and
-// getenv, and returns its base URL, everything it writes to stdout and
-// stderr together, and a function that stops it and returns what run
-// returned.
-func serveWith(t *testing.T, getenv func(string) string, args ...string) (base string, out *logLines, stop func() error) {
+// serveWith runs Cloakroom with args and getenv and returns its base URL,
+// everything it writes to stdout and stderr, and its stop function (see
+// startRun).
+func serveWith(t *testing.T, getenv func(string) string, args ...string) (base string, out fmt.Stringer, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out = &logLines{}
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), getenv, io.MultiWriter(stdoutW, out), out)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-	lines := bufio.NewScanner(stdout)
-	for base == "" && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
-			base = strings.TrimSpace(addr)
-		}
-	}
-	if base == "" {
-		cancel()
-		t.Fatalf("Cloakroom did not start: %v\n%s", lines.Err(), out)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(shutdownTimeout):
-				result = fmt.Errorf("run did not return within %v after its context ended", shutdownTimeout)
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return base, out, stop
+	st := startRun(t, startSpec{flags: args, getenv: getenv})
+	return st.base, both{st.stdout, st.stderr}, st.stop
 }
+
+// both is what was written to two buffers.
+type both [2]*logBuffer
+
+func (b both) String() string { return b[0].String() + b[1].String() }
 
 // postAndRead joins room as a bot, posts text, and returns the texts of the
 // room's kept messages, which the server opened from its sealed history.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,61 +22,28 @@ import (
 
 // startMetered runs Cloakroom on free ports of 127.0.0.1, with a metrics
 // address of its own and any further flags, and returns the main and the
-// metrics base URLs and a function that stops it and returns what run
-// returned (stopped, and checked to be nil, when the test ends).
-// beforeServing, if not nil, is called with the metrics base URL once the
-// metrics address is up: run, writing the line that says where it
-// listens, waits for it to return, so the server is not yet ready.
+// metrics base URLs and its stop function (see startRun). beforeServing,
+// if not nil, is called with the metrics base URL once the metrics address
+// is up and before the main one serves: run waits for its "listening" line
+// to be read, so the server is not yet ready.
 func startMetered(t *testing.T, beforeServing func(metrics string), flags ...string) (base, metrics string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	args := append([]string{"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, flags...)
-	go func() {
-		err := run(ctx, args, func(string) string { return "" }, stdoutW, io.Discard)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-	lines := bufio.NewScanner(stdout)
-	after := func(prefix string) string {
-		if !lines.Scan() {
-			cancel()
-			t.Fatalf("Cloakroom stopped before saying %q: %v", prefix, lines.Err())
-		}
-		_, rest, ok := strings.Cut(lines.Text(), prefix)
-		if !ok {
-			cancel()
-			t.Fatalf("Cloakroom said %q, want %q first", lines.Text(), prefix)
-		}
-		return strings.TrimSpace(rest)
-	}
-	metrics = strings.TrimSuffix(after("Metrics are served on "), "/metrics")
-	if beforeServing != nil {
-		beforeServing(metrics)
-	}
-	base = after("listening on ")
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(shutdownTimeout):
-				result = fmt.Errorf("run did not return within %v after its context ended", shutdownTimeout)
+	st := startRun(t, startSpec{
+		flags: append([]string{"--metrics-addr", "127.0.0.1:0"}, flags...),
+		until: func(line string) bool {
+			if rest, ok := strings.CutPrefix(line, "Metrics are served on "); ok {
+				metrics = strings.TrimSuffix(rest, "/metrics")
+				if beforeServing != nil {
+					beforeServing(metrics)
+				}
 			}
-		})
-		return result
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("stopping Cloakroom: %v", err)
-		}
+			return strings.Contains(line, "listening on ")
+		},
 	})
-	return base, metrics, stop
+	if metrics == "" {
+		t.Fatalf("Cloakroom did not say where its metrics are:\n%s", st.stdout)
+	}
+	return st.base, metrics, st.stop
 }
 
 // exposition is one scrape: the text as served, and each series' value by
@@ -184,20 +149,7 @@ func joinBot(t *testing.T, base, room, name string) string {
 // returns the status and body.
 func send(t *testing.T, client *http.Client, method, target string, form url.Values, header http.Header) (int, string) {
 	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	req := newRequest(t, method, target, form, header)
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
