@@ -59,6 +59,7 @@
 package natsstate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -84,8 +85,9 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultBucket  = "cloakroom-rooms"
-	DefaultTimeout = 5 * time.Second
+	DefaultBucket     = "cloakroom-rooms"
+	DefaultTimeout    = 5 * time.Second
+	DefaultWatchCheck = 2 * time.Second
 )
 
 // Config configures a Store. The caller owns the connection: a Store never
@@ -110,8 +112,13 @@ type Config struct {
 	Seal func(room string, plaintext []byte) ([]byte, error)
 	Open func(room string, sealed []byte) ([]byte, error)
 
-	// Timeout bounds each of Load, Update and Delete; DefaultTimeout if ≤ 0.
+	// Timeout bounds each of Load, Update and Delete, and each request of
+	// Watch; DefaultTimeout if ≤ 0.
 	Timeout time.Duration
+	// WatchCheck is how often a Watch reads its key to learn whether the
+	// watcher missed a loss of the bucket (see Store.Watch);
+	// DefaultWatchCheck if ≤ 0.
+	WatchCheck time.Duration
 }
 
 // A Store is a chat.StateStore in a JetStream key-value bucket. It is safe
@@ -150,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	cfg.Replicas = max(cfg.Replicas, 1)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.WatchCheck <= 0 {
+		cfg.WatchCheck = DefaultWatchCheck
 	}
 	storage := jetstream.MemoryStorage
 	if cfg.Storage == File {
@@ -355,53 +365,139 @@ func (s *Store) Delete(room string, expect chat.Revision) (chat.Revision, error)
 }
 
 // Watch implements chat.StateStore with a KeyValue watcher of the room's
-// key (an ordered consumer). A delete or purge of the key, by an operator,
+// key (an ordered consumer). A delete or purge of the key (by an operator)
 // is passed as the zero state at revision 0.
+//
+// A NATS restart with memory storage loses the bucket, and the watcher
+// then waits for ever for a stream that is made again under it. So every
+// Config.WatchCheck Watch also reads the key: if the key holds less than
+// was passed to fn (a lower revision, other bytes at the same revision, or
+// nothing), or the same newer value at two checks in a row (the watcher
+// fell silent), it watches afresh, which passes the key's value as it is
+// now. After such a loss fn may thus see a revision lower than the last it
+// saw, or revision 0: either means the room's state began again.
 func (s *Store) Watch(ctx context.Context, room string, fn func(chat.RoomState, chat.Revision) error) error {
 	key, err := s.key(room)
 	if err != nil {
 		return err
 	}
-	var w jetstream.KeyWatcher
-	err = s.withBucket(ctx, func() (err error) {
-		w, err = s.kv.Watch(ctx, key)
+	w := &stateWatch{s: s, room: room, key: key, fn: fn}
+	if err := w.start(ctx); err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("natsstate: watch: %w", err)
 	}
-	defer w.Stop()
-	started := false // the watcher has sent the key's value as it was
+	defer func() {
+		if w.kw != nil {
+			w.kw.Stop()
+		}
+	}()
+	tick := time.NewTicker(s.cfg.WatchCheck)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case e, ok := <-w.Updates():
+		case e, ok := <-w.kw.Updates():
 			if !ok {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				return errors.New("natsstate: watch: the watcher stopped")
 			}
-			switch {
-			case e == nil && started:
-				continue
-			case e == nil: // the key had no value when the watch began
-				started = true
-				err = fn(chat.RoomState{}, 0)
-			case e.Operation() != jetstream.KeyValuePut:
-				started = true
-				err = fn(chat.RoomState{}, 0)
-			default:
-				started = true
-				var st chat.RoomState
-				if st, err = s.open(room, e.Value()); err == nil {
-					err = fn(st, chat.Revision(e.Revision()))
-				}
+			if err := w.entry(e); err != nil {
+				return err
 			}
-			if err != nil {
+		case <-tick.C:
+			if err := w.check(ctx); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// A stateWatch is one Watch's state.
+type stateWatch struct {
+	s         *Store
+	room, key string
+	fn        func(chat.RoomState, chat.Revision) error
+
+	kw      jetstream.KeyWatcher
+	started bool // kw has sent the key's value as it was when it began
+	// What was last passed to fn; passed is false before the first call.
+	passed bool
+	rev    chat.Revision
+	value  []byte
+	// The key's revision at the last check when it was ahead of rev, so
+	// that the same lag at the next check means the watcher is silent.
+	ahead chat.Revision
+}
+
+// start watches the key afresh.
+func (w *stateWatch) start(ctx context.Context) error {
+	if w.kw != nil {
+		w.kw.Stop()
+		w.kw = nil
+	}
+	w.started, w.ahead = false, 0
+	err := w.s.withBucket(ctx, func() (err error) {
+		w.kw, err = w.s.kv.Watch(ctx, w.key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natsstate: watch: %w", err)
+	}
+	return nil
+}
+
+// entry handles what the watcher sent: a value, a delete or purge, or nil
+// (the end of the values the key held when the watch began).
+func (w *stateWatch) entry(e jetstream.KeyValueEntry) error {
+	switch {
+	case e == nil && w.started:
+		return nil
+	case e == nil, e.Operation() != jetstream.KeyValuePut:
+		w.started = true
+		return w.pass(nil, 0)
+	}
+	w.started = true
+	return w.pass(e.Value(), chat.Revision(e.Revision()))
+}
+
+// pass hands fn the state in value (nil: none) at rev, unless it is what
+// fn was passed last (a fresh watcher sends the current value again).
+func (w *stateWatch) pass(value []byte, rev chat.Revision) error {
+	if w.passed && rev == w.rev && bytes.Equal(value, w.value) {
+		return nil
+	}
+	var st chat.RoomState
+	if rev != 0 {
+		var err error
+		if st, err = w.s.open(w.room, value); err != nil {
+			return err
+		}
+	}
+	w.passed, w.rev, w.value = true, rev, value
+	return w.fn(st, rev)
+}
+
+// check reads the key and watches afresh if the watcher has missed a loss
+// or fallen silent. A NATS that does not answer is waited for, as the
+// watcher does.
+func (w *stateWatch) check(ctx context.Context) error {
+	if !w.passed {
+		return nil
+	}
+	getCtx, cancel := context.WithTimeout(ctx, w.s.cfg.Timeout)
+	defer cancel()
+	value, rev, err := w.s.get(getCtx, w.key)
+	switch {
+	case err != nil:
+		return nil
+	case rev == w.rev && bytes.Equal(value, w.value):
+		w.ahead = 0
+		return nil
+	case rev > w.rev && rev != w.ahead:
+		w.ahead = rev // perhaps on its way: look again at the next check
+		return nil
+	}
+	return w.start(ctx) // not getCtx: the watcher lives as long as Watch
 }

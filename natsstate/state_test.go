@@ -88,6 +88,8 @@ func newStore(t *testing.T, nc *nats.Conn, box *crypto.Box, storage Storage) *St
 		RoomToken: token,
 		Seal:      func(room string, p []byte) ([]byte, error) { return box.Seal(room, p, stateAD) },
 		Open:      func(room string, c []byte) ([]byte, error) { return box.Open(room, c, stateAD) },
+		// Short, so that a watcher notices a restart quickly.
+		WatchCheck: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
