@@ -110,7 +110,10 @@ func (p Pending) Event() Event {
 
 // StateLimits are the limits a RoomState enforces when seating a member.
 // Because the decision is made on the shared state, they hold across every
-// node serving the room.
+// node serving the room. The Hub's other limits stay per node: MaxReaders
+// (each node counts its own streams) and MaxRooms (a node counts the rooms
+// it serves; a cluster-wide count would need a counter of its own in the
+// store, which this seam does not have).
 type StateLimits struct {
 	MaxMembers  int // members the room may have
 	MaxOwnNames int // members one owner may have in the room
@@ -446,7 +449,8 @@ type StateStore interface {
 	Load(room string) (RoomState, Revision, error)
 	// Update stores s as the room's state if its revision is still expect
 	// (0: the store holds none), and returns the new revision. Otherwise
-	// nothing is written and the error is ErrConflict.
+	// nothing is written and the error is ErrConflict
+	// (the Log's error, with the same meaning: another writer won).
 	Update(room string, expect Revision, s RoomState) (Revision, error)
 	// Delete replaces the room's state with its Tombstone if its revision is
 	// still expect, else ErrConflict. The caller makes sure the state has
@@ -456,10 +460,12 @@ type StateStore interface {
 	Delete(room string, expect Revision) (Revision, error)
 	// Watch calls fn with the room's state and revision as they are now,
 	// then after each change by any writer, until ctx ends (ctx.Err()) or
-	// fn fails (fn's error). Revisions passed to fn only grow; several
-	// quick changes may be passed as the last of them only. A state the
-	// store loses (a NATS restart with memory storage) is passed as the
-	// zero state at revision 0.
+	// fn fails (fn's error). Several quick changes may be passed as the
+	// last of them only. Revisions passed to fn grow, unless the store
+	// lost the room's state (a NATS restart with memory storage, an
+	// operator's purge): then fn is passed the zero state at revision 0,
+	// or the state the room began again with, at a revision that may be
+	// lower than the last; either means the room starts over.
 	Watch(ctx context.Context, room string, fn func(RoomState, Revision) error) error
 }
 

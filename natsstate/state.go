@@ -25,6 +25,13 @@
 // is a few dozen bytes sealed; one is kept per room name ever used, until
 // NATS restarts (memory storage) or an operator purges the bucket.
 //
+// # Limits
+//
+// MaxMembers and MaxOwnNames hold across the cluster: they are decided on
+// the room's shared state (chat.StateLimits). MaxReaders and MaxRooms stay
+// per node. Each Watch reads its key every WatchCheck (2 s by default), so
+// a node following R rooms makes R/2 reads a second of its own.
+//
 // # What NATS can still see
 //
 // How many rooms there are (keys) and which token each is; the size of each
