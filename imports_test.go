@@ -24,6 +24,7 @@ func TestImportRules(t *testing.T) {
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
 		mod + "/natslog":       {"chat"},
+		mod + "/natsstate":     {"chat"},
 		mod + "/crypto":        {},
 		mod + "/static":        {},
 	}
@@ -40,7 +41,8 @@ func TestImportRules(t *testing.T) {
 		mod + "/handlers": {"github.com/prometheus/"},
 		// The shipped binary carries the NATS client, never a NATS server
 		// (the tests embed one).
-		mod + "/natslog": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/natslog":   {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/natsstate": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.
