@@ -13,30 +13,36 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:                    {"handlers", "chat", "crypto", "static", "client", "limits"},
+		mod:                    {"handlers", "chat", "crypto", "static", "client", "limits", "metrics"},
 		mod + "/client":        {},
 		mod + "/cmd/cloakload": {},
 		mod + "/handlers":      {"chat", "views", "static", "fanout", "limits"},
 		mod + "/fanout":        {},
 		mod + "/limits":        {},
+		mod + "/metrics":       {"chat", "crypto", "fanout", "limits"},
 		mod + "/views":         {"chat", "static"},
 		mod + "/chat":          {"crypto"},
 		mod + "/chat/chattest": {"chat", "crypto"},
 		mod + "/natslog":       {"chat"},
+		mod + "/natsstate":     {"chat"},
 		mod + "/crypto":        {},
 		mod + "/static":        {},
 	}
 	forbidden := map[string][]string{
-		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ", "github.com/prometheus/"},
 		mod + "/chat/chattest": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/crypto":        {"github.com/", "golang.org/"},
 		// Frames in, bytes out: the fan-out knows no HTTP and no chat.
-		mod + "/fanout": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/fanout": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ", "github.com/prometheus/"},
 		// Addresses and counts in, waits out: the limits know no HTTP.
-		mod + "/limits": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/limits": {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ", "github.com/prometheus/"},
+		// Prometheus is the metrics package's alone: the others keep counts
+		// and the metrics read them.
+		mod + "/handlers": {"github.com/prometheus/"},
 		// The shipped binary carries the NATS client, never a NATS server
 		// (the tests embed one).
-		mod + "/natslog": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/natslog":   {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		mod + "/natsstate": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.

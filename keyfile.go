@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cloakroom/cloakroom/crypto"
@@ -53,6 +54,7 @@ func newBox(o options, goos string, log *slog.Logger) (*crypto.Box, error) {
 	}
 	defer clear(key)
 	var old [][]byte
+	var oldID string
 	if o.oldMasterKeyFile != "" {
 		oldKey, err := readKeyFile(oldMasterKeyFlag, o.oldMasterKeyFile, goos, log)
 		if err != nil {
@@ -60,6 +62,10 @@ func newBox(o options, goos string, log *slog.Logger) (*crypto.Box, error) {
 		}
 		defer clear(oldKey)
 		old = append(old, oldKey)
+		// The old key's id, for the log line: which records still open.
+		if ob, err := crypto.NewBox(oldKey); err == nil {
+			oldID = ob.KeyID()
+		}
 	}
 	box, err := crypto.NewBox(key, old...)
 	if errors.Is(err, crypto.ErrSameKey) {
@@ -71,7 +77,7 @@ func newBox(o options, goos string, log *slog.Logger) (*crypto.Box, error) {
 	}
 	attrs := []any{"file", o.masterKeyFile, "key_id", box.KeyID()}
 	if o.oldMasterKeyFile != "" {
-		attrs = append(attrs, "old_file", o.oldMasterKeyFile)
+		attrs = append(attrs, "old_file", o.oldMasterKeyFile, "old_key_id", oldID)
 	}
 	log.Info("master key from file", attrs...)
 	return box, nil
@@ -205,7 +211,7 @@ func pathErrReason(err error) error {
 // and how to use it, without the key. `cloakroom keygen -` writes the key's
 // text to stdout instead, for a pipeline that stores it elsewhere (such as
 // systemd-creds encrypt), and nothing else.
-func keygen(args []string, stdout io.Writer) error {
+func keygen(args []string, stdout, stderr io.Writer) error {
 	const usage = "usage: cloakroom keygen FILE (or - to write the key to standard output)"
 	if len(args) != 1 || args[0] == "" || (strings.HasPrefix(args[0], "-") && args[0] != "-") {
 		return errors.New(usage)
@@ -221,13 +227,18 @@ func keygen(args []string, stdout io.Writer) error {
 	hex.Encode(text, key)
 	text[len(text)-1] = '\n'
 
-	if path == "-" {
-		_, err := stdout.Write(text)
-		return err
-	}
 	box, err := crypto.NewBox(key)
 	if err != nil {
 		return fmt.Errorf("keygen: %w", err)
+	}
+	if path == "-" {
+		if _, err := stdout.Write(text); err != nil {
+			return err
+		}
+		// Only the key goes to stdout (a pipe); its id, which tells
+		// nothing about it, to stderr, for the operator to note.
+		fmt.Fprintf(stderr, "Wrote a new master key (key id %s) to standard output\n", box.KeyID())
+		return nil
 	}
 	// O_EXCL: an existing file is never replaced, even one that appears
 	// between a check and the write; it may be the only copy of a key.
@@ -248,6 +259,10 @@ func keygen(args []string, stdout io.Writer) error {
 	if err != nil {
 		_ = os.Remove(path) // half a key is no key
 		return fmt.Errorf("keygen: write %s: %w", path, pathErrReason(err))
+	}
+	// The hint names the file absolutely: it must work from any directory.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	fmt.Fprintf(stdout, "Wrote a new master key (key id %s) to %s, mode 0600; start the server with %s %s\n",
 		box.KeyID(), path, masterKeyFlag, path)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -19,7 +18,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,13 +129,36 @@ func TestKeygen(t *testing.T) {
 			t.Error("two keygens wrote the same key")
 		}
 	})
-	t.Run("dash writes to stdout", func(t *testing.T) {
+	t.Run("a relative name is told absolutely", func(t *testing.T) {
+		dir := t.TempDir()
+		t.Chdir(dir)
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"keygen", "-"}, noEnv, &out, io.Discard); err != nil {
+		if err := run(context.Background(), []string{"keygen", "rel.key"}, noEnv, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if want := "--master-key-file " + filepath.Join(dir, "rel.key") + "\n"; !strings.HasSuffix(out.String(), want) {
+			t.Errorf("keygen rel.key said %q; want it to end %q", out.String(), want)
+		}
+	})
+	t.Run("dash writes to stdout", func(t *testing.T) {
+		var out, errs bytes.Buffer
+		if err := run(context.Background(), []string{"keygen", "-"}, noEnv, &out, &errs); err != nil {
 			t.Fatal(err)
 		}
 		if !regexp.MustCompile(`^[0-9a-f]{64}\n$`).Match(out.Bytes()) {
 			t.Errorf("keygen - wrote %q, want 64 hex digits and a newline only", out.String())
+		}
+		// The key's id goes to stderr, and it is the id a box of the key has.
+		key, err := crypto.ParseKey(out.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		box, err := crypto.NewBox(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "Wrote a new master key (key id " + box.KeyID() + ") to standard output\n"; errs.String() != want {
+			t.Errorf("keygen - told stderr %q, want %q", errs.String(), want)
 		}
 		if _, err := os.Stat("-"); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("keygen - made a file named -: %v", err)
@@ -374,67 +395,19 @@ func TestKeyFilesShareRecords(t *testing.T) {
 	}
 }
 
-// logLines is an io.Writer that keeps everything written to it, safe for
-// the server's goroutines and the test's to share.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// serveWith runs Cloakroom on a free port of 127.0.0.1 with args and
-// getenv, and returns its base URL, everything it writes to stdout and
-// stderr together, and a function that stops it and returns what run
-// returned.
-func serveWith(t *testing.T, getenv func(string) string, args ...string) (base string, out *logLines, stop func() error) {
+// serveWith runs Cloakroom with args and getenv and returns its base URL,
+// everything it writes to stdout and stderr, and its stop function (see
+// startRun).
+func serveWith(t *testing.T, getenv func(string) string, args ...string) (base string, out fmt.Stringer, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out = &logLines{}
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), getenv, io.MultiWriter(stdoutW, out), out)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-	lines := bufio.NewScanner(stdout)
-	for base == "" && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
-			base = strings.TrimSpace(addr)
-		}
-	}
-	if base == "" {
-		cancel()
-		t.Fatalf("Cloakroom did not start: %v\n%s", lines.Err(), out)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(shutdownTimeout):
-				result = fmt.Errorf("run did not return within %v after its context ended", shutdownTimeout)
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return base, out, stop
+	st := startRun(t, startSpec{flags: args, getenv: getenv})
+	return st.base, both{st.stdout, st.stderr}, st.stop
 }
+
+// both is what was written to two buffers.
+type both [2]*logBuffer
+
+func (b both) String() string { return b[0].String() + b[1].String() }
 
 // postAndRead joins room as a bot, posts text, and returns the texts of the
 // room's kept messages, which the server opened from its sealed history.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,72 +13,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// logBuffer keeps what the server writes to stderr, from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startLogged runs Cloakroom on a free port of 127.0.0.1 with the flags
-// given, its log kept, and returns its base URL, the log, and a function
-// that stops it and returns what run returned.
+// startLogged runs Cloakroom with flags and returns its base URL, its log
+// and its stop function (see startRun).
 func startLogged(t *testing.T, flags ...string) (string, *logBuffer, func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, flags...), noEnv, stdoutW, logs)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-	var base string
-	lines := bufio.NewScanner(stdout)
-	for base == "" && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
-			base = strings.TrimSpace(addr)
-		}
-	}
-	if base == "" {
-		cancel()
-		t.Fatalf("Cloakroom did not say where it listens: %v", lines.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	var once sync.Once
-	var result error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(shutdownTimeout):
-				result = fmt.Errorf("run did not return within %v after its context ended", shutdownTimeout)
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return base, logs, stop
+	st := startRun(t, startSpec{flags: flags})
+	return st.base, st.stderr, st.stop
 }
 
 // Canaries: what a request may carry and the log must never hold.
@@ -123,6 +68,8 @@ func (s *scenario) exchange(t *testing.T, c *http.Client, req *http.Request, sta
 	return resp, string(b)
 }
 
+// newRequest makes a request with form, if not nil, as its body, and the
+// header's fields.
 func newRequest(t *testing.T, method, target string, form url.Values, header http.Header) *http.Request {
 	t.Helper()
 	var body io.Reader

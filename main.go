@@ -9,14 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/cloakroom/cloakroom/client"
 	"github.com/cloakroom/cloakroom/handlers"
 	"github.com/cloakroom/cloakroom/limits"
+	"github.com/cloakroom/cloakroom/metrics"
 )
 
 func main() {
@@ -34,159 +33,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cloakroom:", err)
 		os.Exit(1)
 	}
-}
-
-// options are the settings a user can give, as flags or environment.
-type options struct {
-	addr         string
-	history      int
-	maxRooms     int
-	maxMembers   int
-	maxOwnNames  int
-	maxStreams   int
-	away         time.Duration
-	roomIdle     time.Duration
-	logLevel     string
-	logFormat    logFormat
-	shutdownWait time.Duration
-	drain        time.Duration
-
-	// Per-client limits; 0 turns each off.
-	limits         limits.Config
-	trustedProxies limits.Proxies
-
-	// Files holding the master key and the one before it (keyfile.go).
-	masterKeyFile    string
-	oldMasterKeyFile string
-	tls              tlsOptions // HTTPS, ACME, --http-addr and HSTS (tls.go)
-}
-
-func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("cloakroom", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", "localhost:5000", "address to listen on")
-	fs.IntVar(&o.history, "history", chat.DefaultHistory, "events kept per room")
-	fs.IntVar(&o.maxRooms, "max-rooms", chat.DefaultMaxRooms, "rooms that may exist at once")
-	fs.IntVar(&o.maxMembers, "max-members", chat.DefaultMaxMembers, "members per room")
-	fs.IntVar(&o.maxOwnNames, "max-own-names", chat.DefaultMaxOwnNames, "names one browser may hold in one room (one per tab)")
-	fs.IntVar(&o.maxStreams, "max-streams", chat.DefaultMaxReaders, "open event streams, over all rooms")
-	fs.DurationVar(&o.away, "away-timeout", chat.DefaultAwayTimeout, "a member away this long leaves the room")
-	fs.DurationVar(&o.roomIdle, "room-idle", chat.DefaultRoomIdle, "an empty room nobody reads is dropped, with its history, after this")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	o.logFormat = "text"
-	fs.Var(&o.logFormat, "log-format", "`format` of log lines: text (key=value) or json (one JSON object a line)")
-	fs.DurationVar(&o.shutdownWait, "shutdown-timeout", 5*time.Second, "on SIGTERM or SIGINT, the longest the server takes to answer what is in flight and exit (the drain included)")
-	fs.DurationVar(&o.drain, "shutdown-drain", time.Second, "on SIGTERM or SIGINT, how long the server first goes on answering, every new request with 503 (health checks see it going), before it stops accepting")
-	// The README's Configuration table says why each default is what it is.
-	fs.IntVar(&o.limits.Streams, "client-streams", 100, "open event streams per client (IPv4 address or IPv6 /64); 0: no limit")
-	fs.IntVar(&o.limits.JoinsPerMinute, "client-joins", 30, "joins per client per minute; 0: no limit")
-	fs.Float64Var(&o.limits.MemberPosts.PerSecond, "member-post-rate", 1, "posts per second per member, over its burst; 0: no limit")
-	fs.IntVar(&o.limits.MemberPosts.Burst, "member-post-burst", 10, "posts a member may send at once; 0: no limit")
-	fs.Float64Var(&o.limits.ClientPosts.PerSecond, "client-post-rate", 5, "posts per second per client, all its members together, over its burst; 0: no limit")
-	fs.IntVar(&o.limits.ClientPosts.Burst, "client-post-burst", 20, "posts a client may send at once; 0: no limit")
-	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For or X-Real-IP names the client", func(s string) (err error) {
-		o.trustedProxies, err = limits.ParseProxies(s)
-		return err
-	})
-	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key as hex or base64, mode 0600 or 0400 (make one: cloakroom keygen FILE); without it the key is random, for this process only")
-	fs.StringVar(&o.oldMasterKeyFile, "old-master-key-file", "", "after a rotation, the file of the key used before --master-key-file's: records sealed under it still open")
-	addTLSFlags(fs, &o.tls)
-	// Every flag can also come from the environment, as CLOAKROOM_ and its
-	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := envName(f.Name)
-		f.Usage += " (env " + name + ")"
-		if v := getenv(name); v != "" && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return o, envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.history < 1 || o.maxRooms < 1 || o.maxMembers < 1 || o.maxOwnNames < 1 || o.maxStreams < 1 || o.away <= 0 || o.roomIdle <= 0 || o.shutdownWait <= 0 {
-		return o, errors.New("limits and timeouts must be positive")
-	}
-	if o.drain < 0 || o.drain >= o.shutdownWait {
-		return o, errors.New("--shutdown-drain must be at least 0 and shorter than --shutdown-timeout")
-	}
-	l := o.limits
-	if l.Streams < 0 || l.JoinsPerMinute < 0 || !validRate(l.MemberPosts) || !validRate(l.ClientPosts) {
-		return o, errors.New("per-client limits must be 0 (off) or positive")
-	}
-	if err := o.tls.check(len(o.trustedProxies) > 0); err != nil {
-		return o, err
-	}
-	return o, nil
-}
-
-// validRate: a finite rate and a burst, each 0 (off) or positive.
-func validRate(r limits.Rate) bool {
-	return r.PerSecond >= 0 && !math.IsInf(r.PerSecond, 1) && r.Burst >= 0 // NaN fails the first
-}
-
-// logFormat is how log lines are written: "text" or "json" (flag.Value).
-type logFormat string
-
-func (f *logFormat) String() string { return string(*f) }
-
-func (f *logFormat) Set(s string) error {
-	switch s = strings.ToLower(s); s {
-	case "text", "json":
-		*f = logFormat(s)
-		return nil
-	}
-	return errors.New("must be text or json")
-}
-
-// newLogger writes lines of level and above to w, as text (key=value) or,
-// for format "json", one JSON object a line.
-func newLogger(w io.Writer, format logFormat, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		opts.ReplaceAttr = escapeC1
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// escapeC1 writes DEL and the C1 controls (U+0080 to U+009F) in a string
-// attribute as the six characters \u0085 (lowercase hex). slog's JSON
-// handler escapes C0 controls and U+2028/2029 but leaves these raw, and a
-// client chooses the bytes of a logged path: U+009B is a CSI to terminals
-// that take C1 controls in UTF-8, U+0085 a line break to some readers. The
-// text handler quotes them already (strconv.Quote).
-func escapeC1(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() != slog.KindString {
-		return a
-	}
-	s := a.Value.String()
-	isC1 := func(r rune) bool { return r == 0x7f || 0x80 <= r && r <= 0x9f }
-	if strings.IndexFunc(s, isC1) < 0 {
-		return a
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if isC1(r) {
-			fmt.Fprintf(&b, `\u%04x`, r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return slog.String(a.Key, b.String())
-}
-
-func envName(flagName string) string {
-	return "CLOAKROOM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // run is the command line: `tail` and `say` are the client's commands
@@ -200,10 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "say":
 			return client.SayCommand(ctx, args[1:], stdout, stderr)
 		case "keygen":
-			return keygen(args[1:], stdout)
+			return keygen(args[1:], stdout, stderr)
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 			return nil
+		case "help":
+			args = []string{"--help"}
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
@@ -211,7 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // serve starts Cloakroom and serves until ctx ends, then shuts down.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o, err := parseOptions(args, getenv, stderr)
+	out := stderr
+	if helpAsked(args) {
+		out = stdout // asked for, the help is the output: cloakroom --help | less
+	}
+	o, err := parseOptions(args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the usage is printed; asking for it is no failure
 	}
@@ -229,22 +81,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	var draining atomic.Bool
+	// ready is true from when the server serves to the start of its
+	// shutdown: what /readyz says.
+	var draining, ready atomic.Bool
 	lim := limits.New(o.limits)
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts}
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Ready: ready.Load}
+	var mtr *metrics.Metrics
+	if o.metricsAddr != "" {
+		mtr = metrics.New()
+		hcfg.OnPost, hcfg.OnStreamWrite = mtr.ObservePost, mtr.ObserveStreamWrite
+	}
 	streams := handlers.NewStreams(hcfg)
 	hub := chat.NewHub(box, chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
 		MaxOwnNames: o.maxOwnNames, MaxReaders: o.maxStreams,
 		AwayTimeout: o.away, RoomIdle: o.roomIdle,
 	}, streams.Publish, nil)
+	var admin *http.Server // the metrics address's, when it has its own
+	adminServed := make(chan error, 1)
+	if mtr != nil {
+		if err := mtr.Register(metrics.Sources{Chat: hub.Stats, Streams: streams.Stats, Limits: lim.Stats, Crypto: box.Stats}); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		if sameAddr(o.metricsAddr, o.addr) {
+			hcfg.Metrics = mtr.Handler()
+		} else {
+			// Up before the main address, so that an orchestrator probing
+			// here sees /readyz go from 503 to 200.
+			var addr net.Addr
+			admin, addr, err = serveMetrics(o.metricsAddr, handlers.Admin(mtr.Handler(), ready.Load), log, adminServed)
+			if err != nil {
+				return err // names the flag and the address
+			}
+			defer admin.Close() // on every way out; shut down gracefully below
+			fmt.Fprintf(stdout, "Metrics are served on http://%s/metrics\n", addr)
+			log.Info("serving metrics", "addr", addr.String())
+		}
+	}
 	e := handlers.New(hub, streams, hcfg)
 
 	tlsSet, err := newTLS(o.tls, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen("--addr", o.addr)
 	if err != nil {
 		return err
 	}
@@ -252,35 +132,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var plain *http.Server // on --http-addr: redirects to HTTPS
 	var plainLn net.Listener
 	if o.tls.httpAddr != "" {
-		if plainLn, err = net.Listen("tcp", o.tls.httpAddr); err != nil {
+		if plainLn, err = listen("--http-addr", o.tls.httpAddr); err != nil {
 			return err
 		}
 		defer plainLn.Close()
 		_, tlsPort, _ := net.SplitHostPort(ln.Addr().String())
-		plain = &http.Server{
-			Handler:           tlsSet.httpHandler(tlsPort),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      10 * time.Second,
-			IdleTimeout:       time.Minute,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
+		plain = redirectServer(tlsSet.httpHandler(tlsPort), log)
 	}
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second, // the event stream lifts it for itself
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// No WriteTimeout: it would end every event stream; each stream
-		// write has a deadline of its own instead.
-		// Over HTTP/2 a client that reads nothing at all has its streams
-		// cut like any stuck reader; this then closes its connection,
-		// whose writer is blocked, rather than leaving it to IdleTimeout.
-		HTTP2: &http.HTTP2Config{WriteByteTimeout: 30 * time.Second},
-	}
+	srv := mainServer(e, log)
 	srv.RegisterOnShutdown(streams.Close)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -315,6 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stdout, "Cloakroom redirects plain HTTP on %s to HTTPS\n", plainLn.Addr())
 		log.Info("redirecting to HTTPS", "addr", plainLn.Addr().String(), "acme_http01", tlsSet.acme != nil)
 	}
+	ready.Store(true)
 
 	select {
 	case err := <-served:
@@ -324,6 +184,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			_ = srv.Close()
 		}
 		return err
+	case err := <-adminServed:
+		cancel()
+		if plain != nil {
+			_ = plain.Close()
+		}
+		_ = srv.Close()
+		return fmt.Errorf("serve metrics: %w", err)
 	case err = <-swept:
 		if err != nil { // sealing failed: the machine has no randomness
 			log.Error("sweeping rooms failed", "err", err)
@@ -332,32 +199,5 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	cancel()
-
-	// Shutting down answers everyone. During the drain the server still
-	// accepts and reads every connection, and answers each new request
-	// with 503 and Connection: close (a balancer's health check sees it
-	// going), so a client that sends on a connection it kept gets an answer
-	// and closes it. Only then are keep-alives turned off and the idle
-	// connections closed (SetKeepAlivesEnabled(false) closes them at once,
-	// which would race a client sending on one; after the drain only
-	// clients silent all through it still hold one), the server stops
-	// accepting, waits for what is in flight, and ends the streams.
-	log.Info("shutting down", "drain", o.drain.String())
-	sctx, scancel := context.WithTimeout(context.Background(), o.shutdownWait)
-	defer scancel()
-	draining.Store(true)
-	select {
-	case <-time.After(o.drain):
-	case <-sctx.Done():
-	}
-	srv.SetKeepAlivesEnabled(false)
-	if plain != nil {
-		_ = plain.Close() // it only redirects: nothing in flight worth waiting for
-	}
-	if serr := srv.Shutdown(sctx); serr != nil {
-		srv.Close()
-		return errors.Join(err, fmt.Errorf("shutdown: %w", serr))
-	}
-	streams.Wait(sctx)
-	return err
+	return errors.Join(err, shutdown(o, log, shutdownSet{srv: srv, plain: plain, admin: admin, streams: streams, ready: &ready, draining: &draining}))
 }

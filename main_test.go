@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,37 +27,89 @@ const shutdownTimeout = 10 * time.Second
 // come from 127.0.0.1, one client.
 var limitsOff = []string{"--client-streams", "0", "--client-joins", "0", "--member-post-rate", "0", "--client-post-rate", "0"}
 
-// startApp runs Cloakroom on a free port of 127.0.0.1, with any further
-// flags given, and returns its base URL, and a function that stops it and
-// returns what run returned. When the test ends, the program is stopped if it
-// still runs, and run must have returned nil.
-func startApp(t *testing.T, flags ...string) (base string, stop func() error) {
+// logBuffer keeps what a server writes, from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSpec says how startRun starts Cloakroom.
+type startSpec struct {
+	flags  []string            // after --addr 127.0.0.1:0
+	getenv func(string) string // nil: an empty environment
+	// until is called with each line run writes to stdout, in order, and
+	// returns true at the last one the caller waits for; nil waits for
+	// the line that says where it listens. run waits for each line to be
+	// read, so the server is not serving while until runs.
+	until func(line string) bool
+}
+
+// started is a Cloakroom that startRun started.
+type started struct {
+	base   string     // the main address's URL, from "listening on"
+	stdout *logBuffer // every line written to stdout, those until saw included
+	stderr *logBuffer // the log
+	// stop stops it and returns what run returned; when the test ends, it
+	// is stopped if it still runs, and run must have returned nil unless
+	// the test called stop itself.
+	stop func() error
+}
+
+// startRun runs Cloakroom on a free port of 127.0.0.1 as spec says.
+func startRun(t *testing.T, spec startSpec) started {
 	t.Helper()
+	getenv := spec.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	st := started{stdout: &logBuffer{}, stderr: &logBuffer{}}
 	stdout, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, flags...), func(string) string { return "" }, stdoutW, io.Discard)
+		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, spec.flags...), getenv, stdoutW, st.stderr)
 		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
 		done <- err
 	}()
 
 	lines := bufio.NewScanner(stdout)
-	for base == "" && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
-			base = strings.TrimSpace(addr)
+	waited := false
+	for !waited && lines.Scan() {
+		line := lines.Text()
+		fmt.Fprintln(st.stdout, line)
+		if _, addr, ok := strings.Cut(line, "listening on "); ok {
+			st.base = strings.TrimSpace(addr)
+		}
+		if spec.until != nil {
+			waited = spec.until(line)
+		} else {
+			waited = st.base != ""
 		}
 	}
-	if base == "" {
+	if !waited {
 		cancel()
-		t.Fatalf("Cloakroom did not say where it listens: %v", lines.Err())
+		t.Fatalf("Cloakroom stopped before saying what was waited for: %v\nstdout:\n%s\nstderr:\n%s", lines.Err(), st.stdout, st.stderr)
 	}
-	// Drain stdout, so that a later line cannot block the program on the pipe.
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	// Keep reading stdout, so that a later line cannot block the program
+	// on the pipe.
+	go func() { _, _ = io.Copy(st.stdout, stdout) }()
 
 	var once sync.Once
 	var result error
-	stop = func() error {
+	stoppedByTest := false
+	stopOnce := func() error {
 		once.Do(func() {
 			cancel()
 			select {
@@ -67,12 +120,24 @@ func startApp(t *testing.T, flags ...string) (base string, stop func() error) {
 		})
 		return result
 	}
+	st.stop = func() error {
+		stoppedByTest = true
+		return stopOnce()
+	}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := stopOnce(); err != nil && !stoppedByTest {
 			t.Errorf("stopping Cloakroom: %v", err)
 		}
 	})
-	return base, stop
+	return st
+}
+
+// startApp runs Cloakroom with flags and returns its base URL and its stop
+// function (see startRun).
+func startApp(t *testing.T, flags ...string) (base string, stop func() error) {
+	t.Helper()
+	st := startRun(t, startSpec{flags: flags})
+	return st.base, st.stop
 }
 
 // Shutting down ends open event streams and returns promptly.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -215,14 +216,19 @@ func TestSystemdUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(t.TempDir(), "cloakroom.service")
 		text := strings.Replace(unit, "ExecStart="+execStart[0]+" ", "ExecStart="+self+" ", 1)
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-		if err != nil || len(out) > 0 {
-			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		// The unit as given, and with every commented-out directive (the
+		// TLS, ACME and port-443 lines the README says to uncomment) in.
+		commented := regexp.MustCompile(`(?m)^# ([A-Z][A-Za-z]+=)`)
+		for name, text := range map[string]string{"as given": text, "uncommented": commented.ReplaceAllString(text, "$1")} {
+			path := filepath.Join(t.TempDir(), "cloakroom.service")
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+			if err != nil || len(out) > 0 {
+				t.Errorf("systemd-analyze verify, %s: %v\n%s", name, err, out)
+			}
 		}
 	})
 }

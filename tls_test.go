@@ -249,38 +249,15 @@ func readUntil(r *bufio.Reader, want string, timeout time.Duration) error {
 // plain-HTTP address.
 func startRedirectingApp(t *testing.T, flags ...string) (base, plain string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stdoutW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, flags...), func(string) string { return "" }, stdoutW, io.Discard)
-		stdoutW.CloseWithError(fmt.Errorf("run returned: %v", err))
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(shutdownTimeout):
-			t.Errorf("run did not return within %v", shutdownTimeout)
-		}
-	})
-	lines := bufio.NewScanner(stdout)
-	for (base == "" || plain == "") && lines.Scan() {
-		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
+	startRun(t, startSpec{flags: flags, until: func(line string) bool {
+		if _, addr, ok := strings.Cut(line, "listening on "); ok {
 			base = strings.TrimSpace(addr)
 		}
-		if rest, ok := strings.CutPrefix(lines.Text(), "Cloakroom redirects plain HTTP on "); ok {
+		if rest, ok := strings.CutPrefix(line, "Cloakroom redirects plain HTTP on "); ok {
 			plain, _, _ = strings.Cut(rest, " ")
 		}
-	}
-	if base == "" || plain == "" {
-		t.Fatalf("Cloakroom did not say where it listens: %v", lines.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		return base != "" && plain != ""
+	}})
 	return base, plain
 }
 

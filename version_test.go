@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"net"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -47,11 +48,19 @@ func TestRunVersion(t *testing.T) {
 // --help succeeds and lists every flag with its environment name and, where
 // it has one, its default.
 func TestRunHelp(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(t.Context(), []string{"--help"}, func(string) string { return "" }, io.Discard, &out); err != nil {
+	var out, errs bytes.Buffer
+	if err := run(t.Context(), []string{"--help"}, func(string) string { return "" }, &out, &errs); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
 	help := out.String()
+	if errs.Len() > 0 {
+		t.Errorf("--help wrote to stderr: %q", errs.String())
+	}
+	for _, cmd := range []string{"tail", "say", "keygen", "version"} {
+		if !strings.Contains(help, "cloakroom "+cmd+" ") {
+			t.Errorf("--help does not name the command %q", cmd)
+		}
+	}
 	for _, name := range []string{"addr", "history", "log-level", "client-streams", "trusted-proxies", "shutdown-drain"} {
 		if !strings.Contains(help, "  -"+name+" ") && !strings.Contains(help, "  -"+name+"\n") {
 			t.Errorf("--help does not list -%s", name)
@@ -70,5 +79,46 @@ func TestRunHelp(t *testing.T) {
 	}
 	if !strings.Contains(help, `(default "localhost:5000")`) {
 		t.Errorf("--help does not give -addr's default:\n%s", help)
+	}
+}
+
+// A bad flag gets its error and a pointer to --help, not the whole usage;
+// "help" is --help.
+func TestRunBadFlagAndHelpCommand(t *testing.T) {
+	var out, errs bytes.Buffer
+	err := run(t.Context(), []string{"--no-such-flag"}, func(string) string { return "" }, &out, &errs)
+	if err == nil {
+		t.Fatal("an unknown flag was accepted")
+	}
+	if got := errs.String(); !strings.Contains(got, "no-such-flag") || !strings.Contains(got, "--help") || strings.Contains(got, "-addr") {
+		t.Errorf("stderr for a bad flag: %q", got)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"help"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatalf("help: %v", err)
+	}
+	if !strings.Contains(out.String(), "-addr") {
+		t.Errorf("help printed %q", out.String())
+	}
+}
+
+// An address that cannot be listened on is an error naming its flag: with
+// --addr, --http-addr and --metrics-addr, "address already in use" alone
+// does not say which.
+func TestListenErrorNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, flag := range []string{"--addr", "--metrics-addr"} {
+		t.Run(flag, func(t *testing.T) {
+			args := []string{"--addr", "127.0.0.1:0", flag, addr}
+			err := run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), flag+" "+addr+": ") || !strings.Contains(err.Error(), "address already in use") {
+				t.Errorf("%s on a taken address: %v", flag, err)
+			}
+		})
 	}
 }

@@ -30,6 +30,7 @@ type Hub struct {
 
 	members atomic.Uint64 // last member id handed out
 	readers atomic.Int64  // open streams over all rooms
+	counts  counters      // see Stats
 
 	mu       sync.Mutex // guards rooms, watchers and lastBase; taken before any room's lock
 	rooms    map[string]*room
@@ -101,6 +102,7 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 		return nil, ErrNoRoom
 	}
 	if len(h.rooms) >= h.cfg.MaxRooms {
+		h.counts.refusedRooms.Add(1)
 		return nil, ErrTooManyRooms
 	}
 	now := h.cfg.Now()
@@ -147,6 +149,7 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 			}
 		}
 		if len(r.members) >= h.cfg.MaxMembers {
+			h.counts.refusedMembers.Add(1)
 			return ErrRoomFull
 		}
 		own := 0
@@ -156,6 +159,7 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 			}
 		}
 		if own >= h.cfg.MaxOwnNames {
+			h.counts.refusedOwners.Add(1)
 			return ErrTooManyNames
 		}
 		m := &member{
@@ -177,6 +181,8 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 			return err
 		}
 		added = Member{ID: m.id, Name: display, State: Online}
+		h.counts.joins.Add(1)
+		h.counts.members.Add(1)
 		if joined != nil {
 			joined(r, m)
 		}
@@ -229,10 +235,16 @@ func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, 
 		ev := Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text}
 		if cid == "" {
 			posted, err = r.append(h, ev)
+			if err == nil {
+				h.counts.posts.Add(1)
+			}
 			return err
 		}
 		var appended bool
 		posted, appended, err = r.appendOnce(h, ev, scopedClientID(m.id, cid))
+		if err == nil && appended {
+			h.counts.posts.Add(1)
+		}
 		if err == nil && !appended && (posted.Kind != KindMessage || posted.Member != m.id || posted.Text != text) {
 			posted, err = Event{}, ErrClientIDReused
 		}

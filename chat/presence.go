@@ -49,6 +49,7 @@ func (h *Hub) Attach(owner, roomName string, binds ...Bind) (detach func(), err 
 	}
 	if h.readers.Add(1) > int64(h.cfg.MaxReaders) {
 		h.readers.Add(-1)
+		h.counts.refusedStreams.Add(1)
 		return nil, ErrTooManyReaders
 	}
 	h.mu.Lock()

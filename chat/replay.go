@@ -38,6 +38,9 @@ func (b Backlog) Events() iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		for _, rec := range b.recs {
 			ev, err := b.hub.open(b.room, rec)
+			if err == nil {
+				b.hub.counts.backlogEvents.Add(1)
+			}
 			if !yield(ev, err) || err != nil {
 				return
 			}
@@ -78,6 +81,9 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		b.Members, b.Seq = r.memberList(), r.seq
 		return nil
 	})
+	if err == nil && b.Reset {
+		h.counts.backlogResets.Add(1)
+	}
 	return b, err
 }
 

@@ -161,6 +161,7 @@ func (r *room) remove(h *Hub, m *member, now time.Time) error {
 	for _, k := range m.looks {
 		delete(r.names, k)
 	}
+	h.counts.members.Add(-1)
 	r.touched = now
 	// A bearer's secret dies with its member; a bot joins again with a new
 	// secret, so there is no name to offer it back.

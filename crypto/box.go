@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 const (
@@ -50,6 +51,22 @@ type Box struct {
 	// are a handful at most, so Open looks a record's key id up by scanning
 	// them, which costs less than hashing it for a map.
 	keys []*masterKey
+
+	sealFailures, openFailures atomic.Uint64 // see Stats
+}
+
+// Stats counts a Box's failures since it was made: records it could not
+// seal (no randomness, a key that would not derive) and records that did
+// not open (ErrOpen). Either is rare in a healthy server: an open failure
+// means a record was altered, moved or sealed under another key.
+type Stats struct {
+	SealFailures uint64
+	OpenFailures uint64
+}
+
+// Stats returns the Box's counts now.
+func (b *Box) Stats() Stats {
+	return Stats{SealFailures: b.sealFailures.Load(), OpenFailures: b.openFailures.Load()}
 }
 
 // NewKey returns a new 32-byte master key read from crypto/rand.
@@ -102,6 +119,7 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 	mk := b.keys[0]
 	k, err := mk.room(room)
 	if err != nil {
+		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: %w", err)
 	}
 	ctLen := paddedLen(len(plaintext))
@@ -112,6 +130,7 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 	copy(out[1:], mk.id[:])
 	iv := out[1+keyIDSize : headerSize]
 	if _, err := rand.Read(iv); err != nil {
+		b.sealFailures.Add(1)
 		return nil, fmt.Errorf("crypto: seal: read IV: %w", err)
 	}
 	body := out[headerSize:]
@@ -127,6 +146,14 @@ func (b *Box) Seal(room string, plaintext, ad []byte) ([]byte, error) {
 // does not know included. The tag is checked before anything is decrypted,
 // so forged records never reach the CBC decryption or the padding check.
 func (b *Box) Open(room string, record, ad []byte) ([]byte, error) {
+	pt, err := b.open(room, record, ad)
+	if err != nil {
+		b.openFailures.Add(1)
+	}
+	return pt, err
+}
+
+func (b *Box) open(room string, record, ad []byte) ([]byte, error) {
 	if len(record) < minRecordSize ||
 		(len(record)-headerSize-tagSize)%blockSize != 0 ||
 		record[0] != version {

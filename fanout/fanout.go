@@ -20,6 +20,7 @@ package fanout
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,12 @@ type Config struct {
 	// Heartbeat is how long a reader may go without a write before it is
 	// sent the Heartbeat comment. Default 20 s.
 	Heartbeat time.Duration
+	// OnWrite, if not nil, is called after each write of live frames to a
+	// reader with the number of frames it carried: 1 for a reader that
+	// keeps up, more for one catching up or a burst coalesced. It runs on
+	// the reader's goroutine, on the hot path: it must be quick and must
+	// not block (an atomic histogram, not a lock).
+	OnWrite func(frames int)
 }
 
 // Defaults for Config.
@@ -98,6 +105,41 @@ type Hub struct {
 	readers  int
 	watching bool // the watchdog goroutine runs; it stops when readers is 0
 	closed   bool
+
+	// What Stats reports: atomic adds where it happens, one per write.
+	delivered, placed, bytes atomic.Uint64
+	cutLag, cutRing          atomic.Uint64
+}
+
+// Stats is a snapshot of a Hub's work, for monitoring. The counts are since
+// the Hub was made.
+type Stats struct {
+	Readers int // readers now, over all topics
+
+	Delivered uint64 // frames Serve wrote to readers, each frame once per reader
+	Placed    uint64 // of those, Placed frames
+	// Bytes is every byte written to readers' connections (what
+	// Conn.WriteBuffers reports): live frames, what owners Send (backlogs)
+	// and heartbeats.
+	Bytes uint64
+
+	// Readers cut off for falling behind (ErrBehind): CutLag for an oldest
+	// unsent event older than MaxLag, CutRing for a frame the ring dropped
+	// before the reader took it.
+	CutLag  uint64
+	CutRing uint64
+}
+
+// Stats returns the hub's counts now.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Readers:   h.Readers(),
+		Delivered: h.delivered.Load(),
+		Placed:    h.placed.Load(),
+		Bytes:     h.bytes.Load(),
+		CutLag:    h.cutLag.Load(),
+		CutRing:   h.cutRing.Load(),
+	}
 }
 
 // New returns a Hub with no topics.
@@ -212,7 +254,7 @@ func (h *Hub) watch() {
 	tick := time.NewTicker(h.cfg.Check)
 	defer tick.Stop()
 	var topics []*topic
-	var due []*Reader
+	var due []cutoff
 	for range tick.C {
 		h.mu.Lock()
 		if h.readers == 0 {
@@ -228,8 +270,8 @@ func (h *Hub) watch() {
 		now := time.Now()
 		for _, t := range topics {
 			due = t.lagging(now, h.cfg.MaxLag, due[:0])
-			for _, r := range due {
-				r.Cut(ErrBehind)
+			for _, c := range due {
+				c.r.cutBehind(c.overrun)
 			}
 		}
 		clear(topics)
@@ -338,9 +380,16 @@ func (t *topic) wakeLocked(now time.Time) {
 	}
 }
 
+// A cutoff is a reader to cut off, and why: overrun when the ring dropped
+// a frame it had not taken, else its lag.
+type cutoff struct {
+	r       *Reader
+	overrun bool
+}
+
 // lagging appends the readers to cut off: those the ring has dropped a
 // frame of, and those whose oldest unsent event is older than maxLag.
-func (t *topic) lagging(now time.Time, maxLag time.Duration, out []*Reader) []*Reader {
+func (t *topic) lagging(now time.Time, maxLag time.Duration, out []cutoff) []cutoff {
 	type check struct {
 		r      *Reader
 		oldest time.Time // of the frames in the ring it has not taken
@@ -351,7 +400,7 @@ func (t *topic) lagging(now time.Time, maxLag time.Duration, out []*Reader) []*R
 	for r := range t.readers {
 		switch {
 		case r.next < t.tail:
-			out = append(out, r)
+			out = append(out, cutoff{r: r, overrun: true})
 		case r.next < t.head:
 			checks = append(checks, check{r, t.frames[r.next-t.tail].At})
 		default:
@@ -364,7 +413,7 @@ func (t *topic) lagging(now time.Time, maxLag time.Duration, out []*Reader) []*R
 	for _, c := range checks {
 		oldest := c.r.oldestUnsent(c.oldest)
 		if !oldest.IsZero() && now.Sub(oldest) > maxLag {
-			out = append(out, c.r)
+			out = append(out, cutoff{r: c.r})
 		}
 	}
 	return out

@@ -81,13 +81,30 @@ func (r *Reader) Err() error {
 // even after the Hub's Close (which ends readers without aborting, so the
 // watchdog can still cut one stuck in a write), never after Close. Safe from
 // any goroutine.
-func (r *Reader) Cut(cause error) {
+func (r *Reader) Cut(cause error) { r.cut(cause) }
+
+// cut is Cut, reporting whether this call ended the reader.
+func (r *Reader) cut(cause error) bool {
 	r.cutMu.Lock()
 	defer r.cutMu.Unlock()
-	r.end(cause)
+	ended := r.end(cause)
 	if !r.released && !r.aborted {
 		r.aborted = true
 		r.conn.Abort()
+	}
+	return ended
+}
+
+// cutBehind cuts the reader off with ErrBehind and counts it, once, under
+// its cause: overrun (the ring dropped a frame it had not taken) or lag.
+func (r *Reader) cutBehind(overrun bool) {
+	if !r.cut(ErrBehind) {
+		return // ended already, for another reason or by another check
+	}
+	if overrun {
+		r.hub.cutRing.Add(1)
+	} else {
+		r.hub.cutLag.Add(1)
 	}
 }
 
@@ -120,6 +137,7 @@ func (r *Reader) Send(bufs [][]byte, since time.Time) error {
 	r.writing = since
 	r.mu.Unlock()
 	n, err := r.conn.WriteBuffers(bufs)
+	r.hub.bytes.Add(uint64(n))
 	r.mu.Lock()
 	r.writing = time.Time{}
 	r.sent += n
@@ -162,10 +180,11 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 		case <-r.wake:
 			frames, err := r.take()
 			if err != nil {
-				r.Cut(err)
+				r.cutBehind(true)
 				return err
 			}
 			bufs := r.bufs[:0]
+			placed := 0
 			for _, f := range frames {
 				switch {
 				case f.ID == 0: // a comment
@@ -180,10 +199,16 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 				default:
 					last = f.ID
 				}
+				if f.Placed {
+					placed++
+				}
 				bufs = append(bufs, f.Data)
 			}
 			if len(bufs) > 0 {
 				err = r.Send(bufs, latest(frames[0].At, serving))
+				if err == nil {
+					r.written(len(bufs), placed)
+				}
 			}
 			r.release(frames, bufs)
 			if err != nil {
@@ -199,6 +224,18 @@ func (r *Reader) Serve(ctx context.Context, last uint64) error {
 			}
 		}
 		beat.Reset(r.hub.cfg.Heartbeat)
+	}
+}
+
+// written counts a write of n live frames, placed of them Placed.
+func (r *Reader) written(n, placed int) {
+	h := r.hub
+	h.delivered.Add(uint64(n))
+	if placed > 0 {
+		h.placed.Add(uint64(placed))
+	}
+	if h.cfg.OnWrite != nil {
+		h.cfg.OnWrite(n)
 	}
 }
 

@@ -122,7 +122,9 @@ func wantsJSON(c echo.Context) bool {
 	if _, bearer := bearerToken(r); bearer {
 		return true
 	}
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
+	// A URL that names JSON (a transcript's .json) is asked for as JSON,
+	// its errors too, whatever the Accept header says.
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || strings.HasSuffix(r.URL.Path, ".json")
 }
 
 // joined is the JSON answer to a bot's join. The token is shown only here.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,9 +19,11 @@ type posted struct {
 // postMessage adds a message to a room as one of the browser's members
 // (form field m, else its latest), or as a bearer token's member. The sender
 // is the server's record of that member, never a name from the form. Past
-// the member's or the client's post limit it is a 429.
-func postMessage(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
+// the member's or the client's post limit it is a 429. onPost, if not nil,
+// is told how long each successful post took.
+func postMessage(hub *chat.Hub, lim *limits.Limits, onPost func(time.Duration)) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		start := time.Now()
 		form, who, err := memberForm(c, hub)
 		if err != nil {
 			return err
@@ -38,6 +41,9 @@ func postMessage(hub *chat.Hub, lim *limits.Limits) echo.HandlerFunc {
 		ev, err := hub.Post(who.owner, room, who.id, form.Get("text"), cid)
 		if err != nil {
 			return who.gone(err)
+		}
+		if onPost != nil {
+			onPost(time.Since(start))
 		}
 		switch {
 		case isHTMX(c):

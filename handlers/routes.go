@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -41,6 +42,19 @@ type Config struct {
 	// TranscriptBatch is how many sealed records a transcript reads under
 	// its room's lock at once; 0 is chat.DefaultTranscriptBatch.
 	TranscriptBatch int
+	// Ready, when set, says whether the server takes traffic: /readyz is
+	// 503 while it is false. nil is ready whenever the server answers.
+	Ready func() bool
+	// Metrics, when set, is served at /metrics (metrics on the main
+	// address; see Admin for an address of their own).
+	Metrics http.Handler
+	// OnPost, when set, is told how long each successful post took, from
+	// its handler's start (the request's head read) to the message
+	// appended and handed to the streams.
+	OnPost func(time.Duration)
+	// OnStreamWrite, when set, is told the frames of each live write to a
+	// reader (fanout.Config.OnWrite).
+	OnStreamWrite func(frames int)
 }
 
 func (c Config) withDefaults() Config {
@@ -85,12 +99,16 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	e.POST("/join", postJoin(hub, cfg.Limits))
 	get("/rooms/:room", showRoomPage(hub))
 	get("/rooms/:room/messages", showHistory(hub))
-	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits))
+	e.POST("/rooms/:room/messages", postMessage(hub, cfg.Limits, cfg.OnPost))
 	e.POST("/rooms/:room/leave", postLeave(hub))
 	get("/rooms/:room/events", streamEvents(hub, streams, cfg.Limits))
 	get("/rooms/:room/transcript.txt", showTranscript(hub, cfg, textTranscript))
 	get("/rooms/:room/transcript.json", showTranscript(hub, cfg, jsonTranscript))
 	get("/healthz", healthz)
+	get("/readyz", echo.WrapHandler(readyz(cfg.Ready)))
+	if cfg.Metrics != nil {
+		get("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
 	get("/static/*", staticFiles())
 	get("/favicon.ico", favicon) // asked for by browsers and tools that ignore <link rel=icon>
 	return e
@@ -98,4 +116,31 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 
 func healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok")
+}
+
+// Admin is what a metrics address of its own serves: the metrics, and
+// /readyz as on the main address, for an orchestrator that probes there.
+// It is plain net/http: no session, no page, nothing of the chat.
+func Admin(metrics http.Handler, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /readyz", readyz(ready))
+	return mux
+}
+
+// readyz answers 200 "ready" while the server takes traffic and 503
+// otherwise: before it serves, and from the start of its shutdown (the
+// drain) on. /healthz, by contrast, says only that the process answers.
+func readyz(ready func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		if ready != nil && !ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready")
+			return
+		}
+		_, _ = io.WriteString(w, "ready")
+	}
 }

@@ -29,8 +29,12 @@ func NewStreams(cfg Config) *Streams {
 		MaxLag:    cfg.MaxLag,
 		Heartbeat: cfg.Heartbeat,
 		Coalesce:  cfg.Coalesce,
+		OnWrite:   cfg.OnStreamWrite,
 	})}
 }
+
+// Stats returns the counts of the streams' fan-out (see fanout.Stats).
+func (s *Streams) Stats() fanout.Stats { return s.fan.Stats() }
 
 // Publish sends a room's event to its readers. It is the chat.Hub's publish
 // function: it is called in each room's order, outside the room's lock, and

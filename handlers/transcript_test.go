@@ -299,7 +299,8 @@ func TestTranscriptHeaders(t *testing.T) {
 		{"GET", "/rooms/LOBBY/transcript.json", answer{200, "application/json", disposition("json"), "no-store", "nosniff", `{"room":"lobby"`}},
 		{"HEAD", "/rooms/lobby/transcript.json", answer{200, "application/json", disposition("json"), "no-store", "nosniff", ""}},
 		{"GET", "/rooms/nowhere/transcript.txt", answer{404, "text/plain; charset=UTF-8", "", "", "nosniff", "No such room."}},
-		{"HEAD", "/rooms/nowhere/transcript.json", answer{404, "text/plain; charset=UTF-8", "", "", "nosniff", ""}},
+		{"HEAD", "/rooms/nowhere/transcript.json", answer{404, "application/json", "", "", "nosniff", ""}},
+		{"GET", "/rooms/nowhere/transcript.json", answer{404, "application/json", "", "", "nosniff", `{"error":"No such room."`}},
 		{"GET", "/rooms/no%20room/transcript.txt", answer{400, "text/plain; charset=UTF-8", "", "", "nosniff", "Room names are 1 to 64 characters"}},
 		{"POST", "/rooms/lobby/transcript.txt", answer{405, "text/plain; charset=UTF-8", "", "", "nosniff", "Method Not Allowed"}},
 	}

@@ -85,6 +85,31 @@ type Limits struct {
 	cfg     Config
 	clients *table[netip.Prefix]
 	members *table[uint64]
+
+	refused struct{ streams, joins, memberPosts, clientPosts atomic.Uint64 } // see Stats
+}
+
+// Stats counts the requests each limit refused since the Limits were made.
+// A post both buckets refuse counts once, against the one with the longer
+// wait (the one its Retry-After is from); member's on a tie.
+type Stats struct {
+	Streams     uint64 // Config.Streams
+	Joins       uint64 // Config.JoinsPerMinute
+	MemberPosts uint64 // Config.MemberPosts
+	ClientPosts uint64 // Config.ClientPosts
+}
+
+// Stats returns the counts now; a nil *Limits refused nothing.
+func (l *Limits) Stats() Stats {
+	if l == nil {
+		return Stats{}
+	}
+	return Stats{
+		Streams:     l.refused.streams.Load(),
+		Joins:       l.refused.joins.Load(),
+		MemberPosts: l.refused.memberPosts.Load(),
+		ClientPosts: l.refused.clientPosts.Load(),
+	}
 }
 
 // New returns Limits with nothing counted yet.
@@ -119,6 +144,7 @@ func (l *Limits) OpenStream(client netip.Prefix) (release func(), ok bool) {
 		}
 	})
 	if !ok {
+		l.refused.streams.Add(1)
 		return nil, false
 	}
 	var released atomic.Bool
@@ -161,7 +187,11 @@ func (l *Limits) Join(client netip.Prefix) time.Duration {
 	l.clients.with(client, now, func(e *entry[netip.Prefix]) {
 		r = e.joins.ReserveN(now, 1)
 	})
-	return settle(now, r)
+	wait := settle(now, r)
+	if wait > 0 {
+		l.refused.joins.Add(1)
+	}
+	return wait
 }
 
 // PerMember reports whether posts are limited per member, which is when
@@ -192,7 +222,28 @@ func (l *Limits) Post(client netip.Prefix, member uint64) time.Duration {
 			byMember = e.posts.ReserveN(now, 1)
 		})
 	}
-	return settle(now, byClient, byMember)
+	// Each wait is read before settle gives the tokens back.
+	clientWait, memberWait := delay(now, byClient), delay(now, byMember)
+	wait := settle(now, byClient, byMember)
+	switch {
+	case wait == 0:
+	case memberWait >= clientWait:
+		l.refused.memberPosts.Add(1)
+	default:
+		l.refused.clientPosts.Add(1)
+	}
+	return wait
+}
+
+// delay is how long r has to wait from now; 0 for a limit that is off.
+func delay(now time.Time, r *rate.Reservation) time.Duration {
+	if r == nil {
+		return 0
+	}
+	if !r.OK() {
+		return maxRefill
+	}
+	return r.DelayFrom(now)
 }
 
 // settle returns the longest wait of reservations made at now (nil ones

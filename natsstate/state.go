@@ -1,0 +1,510 @@
+// Package natsstate is a chat.StateStore in a NATS JetStream key-value
+// bucket, so that several Cloakroom servers share each room's members,
+// names, presence and lives, and decide on them by compare-and-set.
+//
+// It is its own package, beside natslog rather than inside it, because it
+// is another seam (chat.StateStore, not chat.Log) on another JetStream
+// object (a bucket, not the stream), and because it seals what it stores
+// (the Log is handed records already sealed). Both take the same RoomToken.
+//
+// # Layout
+//
+// One bucket (DefaultBucket) holds one key per room, room.<token>, where
+// the token is Config.RoomToken(room) (an HMAC of the name under the
+// master key in production), never the name. The value is the room's
+// chat.RoomState as JSON, sealed by Config.Seal with the room's name, so a
+// value copied to another room's key does not open. The bucket keeps one
+// revision per key (history 1): the key's revision is the state's
+// chat.Revision, and Update is KeyValue.Update with that revision (Create
+// for revision 0), which the NATS server checks atomically. Memory storage
+// is the default, like the log's; Replicas is for a NATS cluster.
+//
+// A dropped room is not deleted: its key keeps the room's tombstone
+// (chat.RoomState.Tombstone), which holds the floor of its ids, so its
+// next life, begun on any node, starts above every id it used. A tombstone
+// is a few dozen bytes sealed; one is kept per room name ever used, until
+// NATS restarts (memory storage) or an operator purges the bucket.
+//
+// # Limits
+//
+// MaxMembers and MaxOwnNames hold across the cluster: they are decided on
+// the room's shared state (chat.StateLimits). MaxReaders and MaxRooms stay
+// per node. Each Watch reads its key every WatchCheck (2 s by default), so
+// a node following R rooms makes R/2 reads a second of its own.
+//
+// # What NATS can still see
+//
+// How many rooms there are (keys) and which token each is; the size of each
+// sealed state (which grows with the number of members and their names, so
+// it tells roughly how many members a room has, and each join or leave
+// changes it); when each room's state changes, and so when members join,
+// leave, open or close a tab, or go away (each is a write); which
+// connection (node) writes and watches which room. Not: room names, member
+// names, owners, bot token digests or presence values, which are all inside
+// the sealed value. Someone able to write to the bucket cannot forge a
+// state, but can put back an older sealed state of the same room (a
+// rollback) or delete a key (the room's state is lost, as after a restart).
+//
+// # Crash between a state update and the event append
+//
+// A join or leave is decided in the state with a chat.Pending entry (the
+// event to append and a client id no client can send). The node whose
+// update won appends the event under that id, then removes the entry with
+// another update (RoomState.Settle). If it dies in between, the entry stays
+// in the state; any node that loads the state and finds entries older than
+// the grace period (chat.Repair says which, in which order) appends them
+// itself and settles them. The log's client-id check makes the append
+// exactly-once: an append that finds the id returns the record already
+// there, and the node only settles. What is not covered: if more than the
+// log's history of posts followed the crashed node's append before the
+// repair, the log no longer holds the id and the event is appended a
+// second time (a duplicate announcement, never a lost one).
+//
+// It is tested with nats-server v2.15.2, the version the tests embed; it
+// uses plain KeyValue Get, Create, Update and Watch, nothing that natslog's
+// minimum (2.11) lacks.
+package natsstate
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Storage is where the NATS servers keep the bucket.
+type Storage int
+
+// Storages. Memory is the default: a restart of the NATS servers forgets
+// every room's state, as it forgets the log.
+const (
+	Memory Storage = iota
+	File
+)
+
+// Defaults of Config.
+const (
+	DefaultBucket     = "cloakroom-rooms"
+	DefaultTimeout    = 5 * time.Second
+	DefaultWatchCheck = 2 * time.Second
+)
+
+// Config configures a Store. The caller owns the connection: a Store never
+// closes it.
+type Config struct {
+	// JetStream is used if set; otherwise Conn, with JetStream's default
+	// API prefix. One of the two is required.
+	JetStream jetstream.JetStream
+	Conn      *nats.Conn
+
+	Bucket   string  // the bucket's name; DefaultBucket if empty
+	Storage  Storage // Memory unless File
+	Replicas int     // copies of the bucket in a NATS cluster; 1 if ≤ 0
+
+	// RoomToken maps a room's name to the token its key holds: the same
+	// for the same name on every server, at most one name per token, and
+	// made of a-z, A-Z, 0-9, '-', '_' and '='. Required.
+	RoomToken func(room string) string
+	// Seal and Open seal a room's encoded state and open it again (with
+	// crypto.Box and the room's name in production). Open must fail for a
+	// value sealed for another room. Required.
+	Seal func(room string, plaintext []byte) ([]byte, error)
+	Open func(room string, sealed []byte) ([]byte, error)
+
+	// Timeout bounds each of Load, Update and Delete, and each request of
+	// Watch; DefaultTimeout if ≤ 0.
+	Timeout time.Duration
+	// WatchCheck is how often a Watch reads its key to learn whether the
+	// watcher missed a loss of the bucket (see Store.Watch);
+	// DefaultWatchCheck if ≤ 0.
+	WatchCheck time.Duration
+}
+
+// A Store is a chat.StateStore in a JetStream key-value bucket. It is safe
+// for concurrent use; many Stores, on as many connections and servers, may
+// share one bucket.
+type Store struct {
+	js  jetstream.JetStream
+	cfg Config
+	kvc jetstream.KeyValueConfig
+	kv  jetstream.KeyValue
+}
+
+var _ chat.StateStore = (*Store)(nil)
+
+// New returns a Store on the bucket cfg names, creating the bucket, or
+// updating it to match cfg. A bucket of that name that cannot be made to
+// match is an error that says so.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.RoomToken == nil || cfg.Seal == nil || cfg.Open == nil {
+		return nil, errors.New("natsstate: Config.RoomToken, Seal and Open are required")
+	}
+	js := cfg.JetStream
+	if js == nil {
+		if cfg.Conn == nil {
+			return nil, errors.New("natsstate: Config.JetStream or Config.Conn is required")
+		}
+		var err error
+		if js, err = jetstream.New(cfg.Conn); err != nil {
+			return nil, fmt.Errorf("natsstate: %w", err)
+		}
+	}
+	if cfg.Storage != Memory && cfg.Storage != File {
+		return nil, fmt.Errorf("natsstate: Config.Storage %d is neither Memory nor File", cfg.Storage)
+	}
+	cfg.Bucket = cmp.Or(cfg.Bucket, DefaultBucket)
+	cfg.Replicas = max(cfg.Replicas, 1)
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.WatchCheck <= 0 {
+		cfg.WatchCheck = DefaultWatchCheck
+	}
+	storage := jetstream.MemoryStorage
+	if cfg.Storage == File {
+		storage = jetstream.FileStorage
+	}
+	s := &Store{
+		js:  js,
+		cfg: cfg,
+		kvc: jetstream.KeyValueConfig{
+			Bucket:      cfg.Bucket,
+			Description: "Cloakroom's rooms: the sealed state of each room, by token",
+			History:     1,
+			Storage:     storage,
+			Replicas:    cfg.Replicas,
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var err error
+	if s.kv, err = s.ensureBucket(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureBucket creates the bucket, or updates it to the Store's config.
+// The handle it returns names the bucket only, so the one New keeps serves
+// a bucket made again later too.
+func (s *Store) ensureBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, s.kvc)
+	if err != nil {
+		return nil, fmt.Errorf("natsstate: bucket %s (storage %s, %d replicas) cannot be created or updated to match: %w",
+			s.kvc.Bucket, s.kvc.Storage, s.kvc.Replicas, err)
+	}
+	return kv, nil
+}
+
+// key returns the room's key, or an error if RoomToken gave a token that
+// is not one key token.
+func (s *Store) key(room string) (string, error) {
+	tok := s.cfg.RoomToken(room)
+	if tok == "" || strings.IndexFunc(tok, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '=')
+	}) >= 0 {
+		return "", fmt.Errorf("natsstate: RoomToken gave %q, not a key token", tok)
+	}
+	return "room." + tok, nil
+}
+
+func (s *Store) context() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.cfg.Timeout)
+}
+
+// gone reports errors that mean the bucket is not there: after a NATS
+// restart with memory storage it is gone until someone makes it.
+func gone(err error) bool {
+	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// withBucket runs f, and once more after making the bucket again if f
+// found it gone; then every room has no state, which is what nodes should
+// see. If JetStream itself does not answer, the error stays.
+func (s *Store) withBucket(ctx context.Context, f func() error) error {
+	err := f()
+	if gone(err) {
+		if _, err = s.ensureBucket(ctx); err == nil {
+			err = f()
+		}
+	}
+	return err
+}
+
+// open decodes a value of the room's key.
+func (s *Store) open(room string, sealed []byte) (chat.RoomState, error) {
+	plain, err := s.cfg.Open(room, sealed)
+	if err != nil {
+		return chat.RoomState{}, fmt.Errorf("natsstate: open the room's state: %w", err)
+	}
+	var st chat.RoomState
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return chat.RoomState{}, fmt.Errorf("natsstate: decode the room's state: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Store) seal(room string, st chat.RoomState) ([]byte, error) {
+	plain, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("natsstate: encode the room's state: %w", err)
+	}
+	sealed, err := s.cfg.Seal(room, plain)
+	if err != nil {
+		return nil, fmt.Errorf("natsstate: seal the room's state: %w", err)
+	}
+	return sealed, nil
+}
+
+// get returns the key's value and revision, or nil and 0 when it has none.
+func (s *Store) get(ctx context.Context, key string) ([]byte, chat.Revision, error) {
+	var value []byte
+	var rev chat.Revision
+	err := s.withBucket(ctx, func() error {
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			value, rev = nil, 0
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		value, rev = e.Value(), chat.Revision(e.Revision())
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("natsstate: load: %w", err)
+	}
+	return value, rev, nil
+}
+
+// Load implements chat.StateStore.
+func (s *Store) Load(room string) (chat.RoomState, chat.Revision, error) {
+	key, err := s.key(room)
+	if err != nil {
+		return chat.RoomState{}, 0, err
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	value, rev, err := s.get(ctx, key)
+	if err != nil || rev == 0 {
+		return chat.RoomState{}, 0, err
+	}
+	st, err := s.open(room, value)
+	if err != nil {
+		return chat.RoomState{}, 0, err
+	}
+	return st, rev, nil
+}
+
+// Update implements chat.StateStore.
+func (s *Store) Update(room string, expect chat.Revision, st chat.RoomState) (chat.Revision, error) {
+	key, err := s.key(room)
+	if err != nil {
+		return 0, err
+	}
+	value, err := s.seal(room, st)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	return s.put(ctx, key, expect, value)
+}
+
+// put writes value to key if its revision is still expect.
+func (s *Store) put(ctx context.Context, key string, expect chat.Revision, value []byte) (chat.Revision, error) {
+	var rev uint64
+	err := s.withBucket(ctx, func() (err error) {
+		if expect == 0 {
+			// Create also takes a key whose last entry is a delete marker.
+			rev, err = s.kv.Create(ctx, key, value)
+		} else {
+			rev, err = s.kv.Update(ctx, key, value, uint64(expect))
+		}
+		return err
+	})
+	switch {
+	case expect == 0 && errors.Is(err, jetstream.ErrKeyExists),
+		expect != 0 && errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return 0, chat.ErrConflict
+	case err != nil:
+		return 0, fmt.Errorf("natsstate: update: %w", err)
+	}
+	return chat.Revision(rev), nil
+}
+
+// Delete implements chat.StateStore: the key keeps the room's tombstone.
+func (s *Store) Delete(room string, expect chat.Revision) (chat.Revision, error) {
+	key, err := s.key(room)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	value, rev, err := s.get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if rev != expect {
+		return 0, chat.ErrConflict
+	}
+	if rev == 0 {
+		return 0, nil
+	}
+	st, err := s.open(room, value)
+	if err != nil {
+		return 0, err
+	}
+	if value, err = s.seal(room, st.Tombstone()); err != nil {
+		return 0, err
+	}
+	return s.put(ctx, key, expect, value)
+}
+
+// Watch implements chat.StateStore with a KeyValue watcher of the room's
+// key (an ordered consumer). A delete or purge of the key (by an operator)
+// is passed as the zero state at revision 0.
+//
+// A NATS restart with memory storage loses the bucket, and the watcher
+// then waits for ever for a stream that is made again under it. So every
+// Config.WatchCheck Watch also reads the key: if the key holds less than
+// was passed to fn (a lower revision, other bytes at the same revision, or
+// nothing), or the same newer value at two checks in a row (the watcher
+// fell silent), it watches afresh, which passes the key's value as it is
+// now. After such a loss fn may thus see a revision lower than the last it
+// saw, or revision 0: either means the room's state began again.
+func (s *Store) Watch(ctx context.Context, room string, fn func(chat.RoomState, chat.Revision) error) error {
+	key, err := s.key(room)
+	if err != nil {
+		return err
+	}
+	w := &stateWatch{s: s, room: room, key: key, fn: fn}
+	if err := w.start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if w.kw != nil {
+			w.kw.Stop()
+		}
+	}()
+	tick := time.NewTicker(s.cfg.WatchCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.kw.Updates():
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				return errors.New("natsstate: watch: the watcher stopped")
+			}
+			if err := w.entry(e); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := w.check(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// A stateWatch is one Watch's state.
+type stateWatch struct {
+	s         *Store
+	room, key string
+	fn        func(chat.RoomState, chat.Revision) error
+
+	kw      jetstream.KeyWatcher
+	started bool // kw has sent the key's value as it was when it began
+	// What was last passed to fn; passed is false before the first call.
+	passed bool
+	rev    chat.Revision
+	value  []byte
+	// The key's revision at the last check when it was ahead of rev, so
+	// that the same lag at the next check means the watcher is silent.
+	ahead chat.Revision
+}
+
+// start watches the key afresh.
+func (w *stateWatch) start(ctx context.Context) error {
+	if w.kw != nil {
+		w.kw.Stop()
+		w.kw = nil
+	}
+	w.started, w.ahead = false, 0
+	err := w.s.withBucket(ctx, func() (err error) {
+		w.kw, err = w.s.kv.Watch(ctx, w.key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natsstate: watch: %w", err)
+	}
+	return nil
+}
+
+// entry handles what the watcher sent: a value, a delete or purge, or nil
+// (the end of the values the key held when the watch began).
+func (w *stateWatch) entry(e jetstream.KeyValueEntry) error {
+	switch {
+	case e == nil && w.started:
+		return nil
+	case e == nil, e.Operation() != jetstream.KeyValuePut:
+		w.started = true
+		return w.pass(nil, 0)
+	}
+	w.started = true
+	return w.pass(e.Value(), chat.Revision(e.Revision()))
+}
+
+// pass hands fn the state in value (nil: none) at rev, unless it is what
+// fn was passed last (a fresh watcher sends the current value again).
+func (w *stateWatch) pass(value []byte, rev chat.Revision) error {
+	if w.passed && rev == w.rev && bytes.Equal(value, w.value) {
+		return nil
+	}
+	var st chat.RoomState
+	if rev != 0 {
+		var err error
+		if st, err = w.s.open(w.room, value); err != nil {
+			return err
+		}
+	}
+	w.passed, w.rev, w.value = true, rev, value
+	return w.fn(st, rev)
+}
+
+// check reads the key and watches afresh if the watcher has missed a loss
+// or fallen silent. A NATS that does not answer is waited for, as the
+// watcher does.
+func (w *stateWatch) check(ctx context.Context) error {
+	if !w.passed {
+		return nil
+	}
+	getCtx, cancel := context.WithTimeout(ctx, w.s.cfg.Timeout)
+	defer cancel()
+	value, rev, err := w.s.get(getCtx, w.key)
+	switch {
+	case err != nil:
+		return nil
+	case rev == w.rev && bytes.Equal(value, w.value):
+		w.ahead = 0
+		return nil
+	case rev > w.rev && rev != w.ahead:
+		w.ahead = rev // perhaps on its way: look again at the next check
+		return nil
+	}
+	return w.start(ctx) // not getCtx: the watcher lives as long as Watch
+}
