@@ -85,7 +85,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// shutdown: what /readyz says.
 	var draining, ready atomic.Bool
 	lim := limits.New(o.limits)
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Ready: ready.Load}
+	// stopping ends as Shutdown begins: long responses (transcripts) stop.
+	stopping, stop := context.WithCancel(context.Background())
+	defer stop()
+	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Ready: ready.Load, Stop: stopping}
 	var mtr *metrics.Metrics
 	if o.metricsAddr != "" {
 		mtr = metrics.New()
@@ -141,6 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := mainServer(e, log)
 	srv.RegisterOnShutdown(streams.Close)
+	srv.RegisterOnShutdown(stop)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

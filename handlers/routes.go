@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,11 @@ type Config struct {
 	// HSTS is the max-age of the Strict-Transport-Security header sent on
 	// HTTPS responses (over our TLS, or a trusted proxy's); 0 sends none.
 	HSTS time.Duration
+	// Stop, when set, ends when the server shuts down (main cancels it as
+	// Shutdown begins, after the drain): a transcript still being written
+	// then stops, as event streams do, so that a client that stopped
+	// reading one cannot hold the shutdown to its timeout.
+	Stop context.Context
 	// TranscriptBatch is how many sealed records a transcript reads under
 	// its room's lock at once; 0 is chat.DefaultTranscriptBatch.
 	TranscriptBatch int

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 			return err
 		}
 		log := requestLog(c, cfg.Logger) // its lines carry the request's id
-		w := &transcriptWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), at: time.Now().UTC(), log: log}
+		w := &transcriptWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), at: time.Now().UTC(), log: log, stop: cfg.Stop}
 		h := c.Response().Header()
 		h.Set("Content-Type", form.contentType)
 		h.Set("Content-Disposition", transcriptDisposition(tr.Room, w.at, form.ext))
@@ -61,6 +62,11 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 		// The last write's deadline also bounds what net/http flushes once
 		// the handler returns; it clears the deadline after the response.
 		c.Response().WriteHeader(http.StatusOK)
+		if w.stop != nil {
+			// A write blocked on the client when the server stops ends
+			// at once: its deadline becomes now.
+			defer context.AfterFunc(w.stop, func() { _ = w.rc.SetWriteDeadline(time.Now()) })()
+		}
 		if err := form.write(w, tr, cfg.TranscriptBatch); err != nil {
 			// The client went away or stopped reading: nothing to answer.
 			log.Debug("transcript not written to its end", "room", tr.Room, "err", err)
@@ -76,14 +82,29 @@ type transcriptWriter struct {
 	rc  *http.ResponseController
 	at  time.Time // when the transcript was made
 	log *slog.Logger
+	// stop ends when the server shuts down (Config.Stop); nil never does.
+	stop context.Context
 }
 
+// errShutdown ends a transcript the server stopped writing.
+var errShutdown = errors.New("the server is shutting down")
+
 func (w *transcriptWriter) Write(p []byte) (int, error) {
+	if w.stopped() {
+		return 0, errShutdown
+	}
 	if err := w.rc.SetWriteDeadline(time.Now().Add(transcriptWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return 0, err
 	}
+	// The stop may have come between the check and the new deadline,
+	// which would have undone the one it set.
+	if w.stopped() {
+		_ = w.rc.SetWriteDeadline(time.Now())
+	}
 	return w.w.Write(p)
 }
+
+func (w *transcriptWriter) stopped() bool { return w.stop != nil && w.stop.Err() != nil }
 
 func (w *transcriptWriter) line(s string) error {
 	_, err := io.WriteString(w, s+"\n")
