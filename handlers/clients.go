@@ -68,13 +68,15 @@ func newSlowDown(retry time.Duration, format string) *slowDown {
 // its streams ends.
 const streamRetry = 10 * time.Second
 
-// openStream counts a stream of the request's client, or refuses it.
-// release must be called when the stream ends, however it ends.
+// openStream counts a stream of the request's client, or refuses it: an
+// event stream, or a transcript being written (both hold the server for as
+// long as the client reads). release must be called when it ends, however
+// it ends.
 func openStream(c echo.Context, lim *limits.Limits) (release func(), err error) {
 	release, ok := lim.OpenStream(clientKey(c))
 	if !ok {
 		return nil, &slowDown{retry: streamRetry, msg: fmt.Sprintf(
-			"Your address already has %d event streams open, the most one client may; close one and try again", lim.StreamLimit())}
+			"Your address already has %d event streams or transcript downloads open, the most one client may; close one and try again", lim.StreamLimit())}
 	}
 	return release, nil
 }

@@ -102,13 +102,24 @@ func TestClientStreamLimit(t *testing.T) {
 		}
 		return refusal{resp.StatusCode, resp.Header.Get("Retry-After"), body.String()}
 	}
-	want := "Your address already has 3 event streams open, the most one client may; close one and try again.\n"
+	want := "Your address already has 3 event streams or transcript downloads open, the most one client may; close one and try again.\n"
 	if diff := cmp.Diff(refusal{http.StatusTooManyRequests, "10", want}, over(reader, nil)); diff != "" {
 		t.Errorf("the fourth stream (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(refusal{http.StatusTooManyRequests, "10", `{"error":"` + strings.TrimSuffix(want, "\n") + `"}` + "\n"},
 		over(srv.browser(t), acceptJSON)); diff != "" {
 		t.Errorf("a fifth, for a JSON client (-want +got):\n%s", diff)
+	}
+	// A transcript holds a place while it is written, so it is refused too;
+	// its HEAD, which writes nothing, is not.
+	if resp := reader.open("/rooms/lobby/transcript.txt", nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a transcript over the limit: %d, want 429", resp.StatusCode)
+	} else {
+		readAll(t, resp)
+	}
+	head, _ := http.NewRequest(http.MethodHead, srv.URL+"/rooms/lobby/transcript.txt", nil)
+	if status, _, _ := reader.do(head); status != http.StatusOK {
+		t.Errorf("HEAD of a transcript over the limit: %d, want 200", status)
 	}
 	// Another address is another client.
 	if got := over(srv.browserFrom(t, "127.0.0.2"), nil); got.Status != http.StatusOK {

@@ -59,6 +59,13 @@ func showTranscript(hub *chat.Hub, cfg Config, form transcriptForm) echo.Handler
 		if c.Request().Method == http.MethodHead {
 			return c.NoContent(http.StatusOK)
 		}
+		// While it is written, a transcript holds one of its client's
+		// stream places (--client-streams), as an event stream does.
+		release, err := openStream(c, cfg.Limits)
+		if err != nil {
+			return err
+		}
+		defer release()
 		// The last write's deadline also bounds what net/http flushes once
 		// the handler returns; it clears the deadline after the response.
 		c.Response().WriteHeader(http.StatusOK)
