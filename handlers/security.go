@@ -67,7 +67,7 @@ func overHTTPS(r *http.Request, proxies limits.Proxies) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if len(proxies) == 0 || !strings.EqualFold(strings.TrimSpace(r.Header.Get(echo.HeaderXForwardedProto)), "https") {
+	if len(proxies) == 0 || !strings.EqualFold(lastForwardedProto(r.Header), "https") {
 		return false
 	}
 	peer, err := limits.ParseAddr(r.RemoteAddr)
@@ -80,6 +80,22 @@ func overHTTPS(r *http.Request, proxies limits.Proxies) bool {
 		}
 	}
 	return false
+}
+
+// lastForwardedProto is the last value of X-Forwarded-Proto, over all its
+// lines and commas: the one the nearest proxy (the one trusted) added.
+// Proxies that append to the header rather than replace it put what the
+// client sent first, so the first value is the client's word.
+func lastForwardedProto(h http.Header) string {
+	vs := h.Values(echo.HeaderXForwardedProto)
+	if len(vs) == 0 {
+		return ""
+	}
+	last := vs[len(vs)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.TrimSpace(last)
 }
 
 // trustworthy reports whether browsers count the request's origin as
