@@ -86,9 +86,9 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		log := requestLog(c, log)
 		status := statusOf(err)
 		if status >= 500 {
-			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+			log.Error("request failed", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", status, "err", err)
 		} else {
-			log.Debug("request refused", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+			log.Debug("request refused", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", status, "err", err)
 		}
 		if c.Response().Committed {
 			return

@@ -431,3 +431,23 @@ func formRequest(t *testing.T, method, target string, form url.Values, header ht
 	}
 	return req
 }
+
+// A log line gives a request's path, cut after maxLoggedPath bytes (at a
+// rune's start) with its length said: the target may be as long as the
+// header limit, and so would every line naming it be.
+func TestLoggedPath(t *testing.T) {
+	long := "/rooms/" + strings.Repeat("a", 300)
+	runes := "/" + strings.Repeat("é", 200) // 401 bytes, é is 2
+	tests := []struct{ path, want string }{
+		{"", "/"},
+		{"/rooms/lobby", "/rooms/lobby"},
+		{long, long[:maxLoggedPath] + "…(307 bytes)"},
+		{runes, runes[:maxLoggedPath-1] + "…(401 bytes)"},
+	}
+	for _, tt := range tests {
+		r := &http.Request{URL: &url.URL{Path: tt.path}}
+		if got := loggedPath(r); got != tt.want {
+			t.Errorf("loggedPath(%.20q…) = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -135,15 +136,34 @@ func requestLogger(log *slog.Logger, answer func(error, echo.Context)) echo.Midd
 			if err := next(c); err != nil {
 				answer(err, c)
 			}
-			path := c.Request().URL.Path
-			if path == "" {
-				path = "/"
-			}
-			requestLog(c, log).Info("request", "method", c.Request().Method, "path", path, "status", c.Response().Status,
+			requestLog(c, log).Info("request", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", c.Response().Status,
 				"duration_ms", float64(time.Since(start))/float64(time.Millisecond))
 			return nil
 		}
 	}
+}
+
+// maxLoggedPath bounds the path a log line carries: a request's target
+// may be as long as the 64 KiB header limit, and every line that names it
+// would be as long. Routes' paths are short; a longer one is cut, with its
+// length said.
+const maxLoggedPath = 256
+
+// loggedPath is r's path as log lines give it: "/" for none, cut after
+// maxLoggedPath bytes (at a rune's start) with "…(N bytes)" after.
+func loggedPath(r *http.Request) string {
+	p := r.URL.Path
+	if p == "" {
+		return "/"
+	}
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", p[:cut], len(p))
 }
 
 func isHTMX(c echo.Context) bool {
