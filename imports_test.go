@@ -13,20 +13,21 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:                    {"handlers", "chat", "crypto", "static", "client", "limits", "metrics"},
-		mod + "/client":        {},
-		mod + "/cmd/cloakload": {},
-		mod + "/handlers":      {"chat", "views", "static", "fanout", "limits"},
-		mod + "/fanout":        {},
-		mod + "/limits":        {},
-		mod + "/metrics":       {"chat", "crypto", "fanout", "limits"},
-		mod + "/views":         {"chat", "static"},
-		mod + "/chat":          {"crypto"},
-		mod + "/chat/chattest": {"chat", "crypto"},
-		mod + "/natslog":       {"chat"},
-		mod + "/natsstate":     {"chat"},
-		mod + "/crypto":        {},
-		mod + "/static":        {},
+		mod:                       {"handlers", "chat", "crypto", "static", "client", "limits", "metrics"},
+		mod + "/client":           {},
+		mod + "/cmd/cloakload":    {},
+		mod + "/handlers":         {"chat", "views", "static", "fanout", "limits"},
+		mod + "/fanout":           {},
+		mod + "/limits":           {},
+		mod + "/metrics":          {"chat", "crypto", "fanout", "limits"},
+		mod + "/views":            {"chat", "static"},
+		mod + "/chat":             {"crypto"},
+		mod + "/chat/chattest":    {"chat", "crypto"},
+		mod + "/natslog":          {"chat"},
+		mod + "/natsstate":        {"chat"},
+		mod + "/natslog/natstest": {},
+		mod + "/crypto":           {},
+		mod + "/static":           {},
 	}
 	forbidden := map[string][]string{
 		mod + "/chat":          {"net/http", "github.com/labstack/echo/v4", "github.com/a-h/templ", "github.com/prometheus/"},
@@ -43,6 +44,8 @@ func TestImportRules(t *testing.T) {
 		// (the tests embed one).
 		mod + "/natslog":   {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		mod + "/natsstate": {"github.com/nats-io/nats-server", "github.com/labstack/echo/v4", "github.com/a-h/templ"},
+		// Nor does the binary itself: natstest is for tests only.
+		mod: {"github.com/nats-io/nats-server"},
 		// The client speaks to a server only over HTTP.
 		mod + "/client": {"github.com/labstack/echo/v4", "github.com/a-h/templ"},
 		// So does the load tool, which measures other servers too.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog/natstest"
 )
 
 // sealedSize is about a short message once sealed: IV, one or two blocks,
@@ -21,7 +22,7 @@ func BenchmarkAppend(b *testing.B) {
 		storage Storage
 	}{{"memory", Memory}, {"file", File}} {
 		b.Run(st.name, func(b *testing.B) {
-			l := newLog(b, connect(b, startServer(b, b.TempDir(), -1)), chat.DefaultHistory, st.storage)
+			l := newLog(b, natstest.Connect(b, natstest.Start(b, b.TempDir(), -1)), chat.DefaultHistory, st.storage)
 			sealed := make([]byte, sealedSize)
 			var id uint64
 			for b.Loop() {
@@ -38,7 +39,7 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkRead1000 reads a room's 1000 kept records, as a reader does that
 // resumes from before them.
 func BenchmarkRead1000(b *testing.B) {
-	l := newLog(b, connect(b, startServer(b, b.TempDir(), -1)), 1000, Memory)
+	l := newLog(b, natstest.Connect(b, natstest.Start(b, b.TempDir(), -1)), 1000, Memory)
 	sealed := make([]byte, sealedSize)
 	for id := uint64(1); id <= 1500; id++ {
 		if _, _, err := l.Append("bench", id-1, chat.Record{ID: id, Member: 1, Sealed: sealed}); err != nil {
@@ -57,7 +58,7 @@ func BenchmarkRead1000(b *testing.B) {
 // JetStream: a start until it takes connections, and a shutdown.
 func BenchmarkServerStart(b *testing.B) {
 	for b.Loop() {
-		s := startServer(b, b.TempDir(), -1)
+		s := natstest.Start(b, b.TempDir(), -1)
 		s.Shutdown()
 		s.WaitForShutdown()
 	}
@@ -68,10 +69,10 @@ func BenchmarkServerStart(b *testing.B) {
 // appends after the newest id it knows and asks Bounds again after a
 // conflict. retries/append is conflicts per stored record.
 func BenchmarkAppendTwoConnections(b *testing.B) {
-	s := startServer(b, b.TempDir(), -1)
+	s := natstest.Start(b, b.TempDir(), -1)
 	logs := []*Log{
-		newLog(b, connect(b, s), chat.DefaultHistory, Memory),
-		newLog(b, connect(b, s), chat.DefaultHistory, Memory),
+		newLog(b, natstest.Connect(b, s), chat.DefaultHistory, Memory),
+		newLog(b, natstest.Connect(b, s), chat.DefaultHistory, Memory),
 	}
 	sealed := make([]byte, sealedSize)
 	var writer, stored, conflicts atomic.Int64

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -100,9 +101,9 @@ func span(from, to uint64) []uint64 {
 // room at once: one run of ids, each record once, and a watcher on one
 // connection sees the other's records.
 func TestTwoConnectionsOneRoom(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	a := newLog(t, connect(t, s), 1000, Memory)
-	b := newLog(t, connect(t, s), 1000, Memory)
+	s := natstest.Start(t, t.TempDir(), -1)
+	a := newLog(t, natstest.Connect(t, s), 1000, Memory)
+	b := newLog(t, natstest.Connect(t, s), 1000, Memory)
 	const room, each = "hot room", 100
 	watched, done, stop := watchInto(b, room, 0)
 
@@ -165,8 +166,8 @@ func memberList(recs []chat.Record) []uint64 {
 // empty rooms: an expected last subject sequence of 0 means "no message on
 // this subject", so exactly one wins each room.
 func TestEmptyRoomRace(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	logs := []*Log{newLog(t, connect(t, s), 10, Memory), newLog(t, connect(t, s), 10, Memory)}
+	s := natstest.Start(t, t.TempDir(), -1)
+	logs := []*Log{newLog(t, natstest.Connect(t, s), 10, Memory), newLog(t, natstest.Connect(t, s), 10, Memory)}
 	const rooms = 20
 	for i := range rooms {
 		room := fmt.Sprint("race ", i)
@@ -210,9 +211,9 @@ func TestEmptyRoomRace(t *testing.T) {
 // this Log builds its index, when it catches up, and not once retention
 // dropped the original.
 func TestClientIDsAcrossConnections(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	a := newLog(t, connect(t, s), 3, Memory)
-	b := newLog(t, connect(t, s), 3, Memory)
+	s := natstest.Start(t, t.TempDir(), -1)
+	a := newLog(t, natstest.Connect(t, s), 3, Memory)
+	b := newLog(t, natstest.Connect(t, s), 3, Memory)
 	const room = "ids"
 	steps := []struct {
 		name         string
@@ -257,9 +258,9 @@ func TestDropWhileWatching(t *testing.T) {
 		{"after delivering the room", 0, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t, t.TempDir(), -1)
-			a := newLog(t, connect(t, s), 100, Memory)
-			b := newLog(t, connect(t, s), 100, Memory)
+			s := natstest.Start(t, t.TempDir(), -1)
+			a := newLog(t, natstest.Connect(t, s), 100, Memory)
+			b := newLog(t, natstest.Connect(t, s), 100, Memory)
 			if err := appendAll(a, "room", "m", 1, 3); err != nil {
 				t.Fatal(err)
 			}
@@ -287,10 +288,10 @@ func TestDropWhileWatching(t *testing.T) {
 // the next append makes the stream again, the room empty.
 func TestRestartWithMemoryStorage(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, -1)
+	s := natstest.Start(t, dir, -1)
 	port := s.Addr().(*net.TCPAddr).Port
-	a := newLog(t, connect(t, s), 100, Memory)
-	b := newLog(t, connect(t, s), 100, Memory)
+	a := newLog(t, natstest.Connect(t, s), 100, Memory)
+	b := newLog(t, natstest.Connect(t, s), 100, Memory)
 	if err := appendAll(a, "room", "m", 1, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestRestartWithMemoryStorage(t *testing.T) {
 
 	s.Shutdown()
 	s.WaitForShutdown()
-	startServer(t, dir, port)
+	natstest.Start(t, dir, port)
 
 	if err := waitErr(t, done); !errors.Is(err, chat.ErrTruncated) {
 		t.Errorf("Watch across a restart with memory storage: %v, want chat.ErrTruncated", err)
@@ -328,8 +329,8 @@ func TestRestartWithMemoryStorage(t *testing.T) {
 // Room names with characters that mean something in a subject are rooms
 // like any other, and never appear on the wire: only their tokens do.
 func TestRoomNamesNeverOnTheWire(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	l := newLog(t, nc, 10, Memory)
 	names := []string{"dots.in.name", "star*", "gt>", "with space", "tab\there", "ünïcödé", "a.*.>"}
 	want := []string{}
@@ -346,7 +347,7 @@ func TestRoomNamesNeverOnTheWire(t *testing.T) {
 				t.Errorf("ids (-want +got):\n%s", diff)
 			}
 		})
-		want = append(want, DefaultPrefix+".room."+testToken(name))
+		want = append(want, DefaultPrefix+".room."+natstest.Token(name))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -379,8 +380,8 @@ func TestRoomNamesNeverOnTheWire(t *testing.T) {
 // A RoomToken that gives something other than one subject token is an
 // error of each call, never a subject with other meaning.
 func TestBadRoomToken(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	for _, tok := range []string{"", "a.b", "a*", ">", "a b"} {
 		t.Run(fmt.Sprintf("%q", tok), func(t *testing.T) {
 			l, err := New(context.Background(), Config{Conn: nc, RoomToken: func(string) string { return tok }})
@@ -398,10 +399,10 @@ func TestBadRoomToken(t *testing.T) {
 // A stream of the same name that cannot match the config is a clear error
 // at New; one whose limits differ is updated to the config's.
 func TestStreamConfig(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	newLog(t, nc, 10, File)
-	_, err := New(context.Background(), Config{Conn: nc, RoomToken: testToken, Storage: Memory})
+	_, err := New(context.Background(), Config{Conn: nc, RoomToken: natstest.Token, Storage: Memory})
 	if err == nil || !strings.Contains(err.Error(), "stream CLOAKROOM (storage Memory") {
 		t.Errorf("New with memory storage over a file stream: %v, want an error naming the stream and its config", err)
 	}
@@ -422,8 +423,8 @@ func TestStreamConfig(t *testing.T) {
 // A watcher whose connection is closed under it returns an error, and
 // leaves nothing running.
 func TestWatchConnectionClosed(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	l := newLog(t, nc, 10, Memory)
 	if err := appendAll(l, "room", "m", 1, 2); err != nil {
 		t.Fatal(err)
@@ -442,18 +443,18 @@ func TestWatchConnectionClosed(t *testing.T) {
 // New refuses a config it cannot keep its promises with, before any
 // stream is made.
 func TestNewRejects(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		want string
 	}{
 		{"no RoomToken", Config{Conn: nc}, "RoomToken is required"},
-		{"no connection", Config{RoomToken: testToken}, "Conn is required"},
-		{"a wildcard in the prefix", Config{Conn: nc, RoomToken: testToken, Prefix: "chat.*"}, "not a subject without wildcards"},
-		{"an empty token in the prefix", Config{Conn: nc, RoomToken: testToken, Prefix: "chat..rooms"}, "not a subject without wildcards"},
-		{"an unknown storage", Config{Conn: nc, RoomToken: testToken, Storage: 7}, "neither Memory nor File"},
+		{"no connection", Config{RoomToken: natstest.Token}, "Conn is required"},
+		{"a wildcard in the prefix", Config{Conn: nc, RoomToken: natstest.Token, Prefix: "chat.*"}, "not a subject without wildcards"},
+		{"an empty token in the prefix", Config{Conn: nc, RoomToken: natstest.Token, Prefix: "chat..rooms"}, "not a subject without wildcards"},
+		{"an unknown storage", Config{Conn: nc, RoomToken: natstest.Token, Storage: 7}, "neither Memory nor File"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -473,9 +474,9 @@ func TestNewRejects(t *testing.T) {
 // A server's answer to a batch stops at a byte limit: reads and client id
 // indexes go on from where it stopped.
 func TestBatchesCutByBytes(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	a := newLog(t, connect(t, s), 100, Memory)
-	b := newLog(t, connect(t, s), 100, Memory)
+	s := natstest.Start(t, t.TempDir(), -1)
+	a := newLog(t, natstest.Connect(t, s), 100, Memory)
+	b := newLog(t, natstest.Connect(t, s), 100, Memory)
 	b.batchBytes = 200 // a few records per answer
 	if err := appendAll(a, "room", "m", 1, 40); err != nil {
 		t.Fatal(err)
@@ -533,13 +534,13 @@ func waitConsumers(t *testing.T, l *Log, n int) {
 // A caller's own JetStream handle, stream name and subject prefix make a
 // log of their own beside the default one on the same server.
 func TestOwnStreamAndPrefix(t *testing.T) {
-	s := startServer(t, t.TempDir(), -1)
-	nc := connect(t, s)
+	s := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, s)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	own, err := New(context.Background(), Config{JetStream: js, Stream: "OTHER", Prefix: "acme.chat", History: 5, RoomToken: testToken})
+	own, err := New(context.Background(), Config{JetStream: js, Stream: "OTHER", Prefix: "acme.chat", History: 5, RoomToken: natstest.Token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,6 @@ package natsstate
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net"
 	"testing"
@@ -14,53 +11,11 @@ import (
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/chat/chattest"
 	"github.com/cloakroom/cloakroom/crypto"
+	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// startServer starts a nats-server with JetStream in this process, its
-// store in dir, on port (-1 for a random one) of the loopback, and shuts it
-// down when the test ends.
-func startServer(t *testing.T, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready after 10 s")
-	}
-	return s
-}
-
-// connect returns a connection to s that reconnects for ever, as a
-// server's would, closed when the test ends.
-func connect(t *testing.T, s *server.Server) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-// token is the tests' RoomToken: an HMAC of the name under a fixed key, as
-// main will use one under the master key.
-func token(room string) string {
-	m := hmac.New(sha256.New, []byte("natsstate test key"))
-	m.Write([]byte(room))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
-}
 
 // stateAD binds a sealed state to being a state, so it is never taken for
 // an event record of the same room.
@@ -85,7 +40,7 @@ func newStore(t *testing.T, nc *nats.Conn, box *crypto.Box, storage Storage) *St
 	s, err := New(context.Background(), Config{
 		Conn:      nc,
 		Storage:   storage,
-		RoomToken: token,
+		RoomToken: natstest.Token,
 		Seal:      func(room string, p []byte) ([]byte, error) { return box.Seal(room, p, stateAD) },
 		Open:      func(room string, c []byte) ([]byte, error) { return box.Open(room, c, stateAD) },
 		// Short, so that a watcher notices a restart quickly.
@@ -107,11 +62,11 @@ func TestStateStoreConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chattest.TestStateStore(t, func(t *testing.T, n int) []chat.StateStore {
-				srv := startServer(t, t.TempDir(), -1)
+				srv := natstest.Start(t, t.TempDir(), -1)
 				box := newBox(t)
 				nodes := make([]chat.StateStore, n)
 				for i := range nodes {
-					nodes[i] = newStore(t, connect(t, srv), box, tc.storage)
+					nodes[i] = newStore(t, natstest.Connect(t, srv), box, tc.storage)
 				}
 				return nodes
 			})
@@ -122,8 +77,8 @@ func TestStateStoreConformance(t *testing.T) {
 // The bucket holds tokens and sealed bytes: no room name, member name or
 // owner, and a state copied to another room's key does not open there.
 func TestSealedInTheBucket(t *testing.T) {
-	srv := startServer(t, t.TempDir(), -1)
-	nc := connect(t, srv)
+	srv := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, srv)
 	s := newStore(t, nc, newBox(t), Memory)
 	const room = "secret.room"
 	if _, _, err := chat.UpdateState(s, room, func(st *chat.RoomState) error {
@@ -145,7 +100,7 @@ func TestSealedInTheBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"room." + token(room)}, keys); diff != "" {
+	if diff := cmp.Diff([]string{"room." + natstest.Token(room)}, keys); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
 	e, err := kv.Get(ctx, keys[0])
@@ -158,7 +113,7 @@ func TestSealedInTheBucket(t *testing.T) {
 		}
 	}
 	// Another room's key with this room's value: Load refuses it.
-	if _, err := kv.Put(ctx, "room."+token("other"), e.Value()); err != nil {
+	if _, err := kv.Put(ctx, "room."+natstest.Token("other"), e.Value()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Load("other"); err == nil {
@@ -167,17 +122,17 @@ func TestSealedInTheBucket(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	srv := startServer(t, t.TempDir(), -1)
-	nc := connect(t, srv)
+	srv := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, srv)
 	id := func(_ string, b []byte) ([]byte, error) { return b, nil }
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 	}{
-		{"no connection", Config{RoomToken: token, Seal: id, Open: id}},
+		{"no connection", Config{RoomToken: natstest.Token, Seal: id, Open: id}},
 		{"no token", Config{Conn: nc, Seal: id, Open: id}},
-		{"no seal", Config{Conn: nc, RoomToken: token, Open: id}},
-		{"unknown storage", Config{Conn: nc, RoomToken: token, Seal: id, Open: id, Storage: 7}},
+		{"no seal", Config{Conn: nc, RoomToken: natstest.Token, Open: id}},
+		{"unknown storage", Config{Conn: nc, RoomToken: natstest.Token, Seal: id, Open: id, Storage: 7}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(context.Background(), tc.cfg); err == nil {
@@ -199,9 +154,9 @@ func TestConfig(t *testing.T) {
 // node can seat its members again.
 func TestRestartWithMemoryStorage(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, dir, -1)
+	srv := natstest.Start(t, dir, -1)
 	port := srv.Addr().(*net.TCPAddr).Port
-	s := newStore(t, connect(t, srv), newBox(t), Memory)
+	s := newStore(t, natstest.Connect(t, srv), newBox(t), Memory)
 	seatAlice := func(st *chat.RoomState) error {
 		_, err := st.Seat("o", "alice", chat.Digest{}, time.Now(), chat.StateLimits{MaxMembers: 2, MaxOwnNames: 2})
 		return err
@@ -211,7 +166,7 @@ func TestRestartWithMemoryStorage(t *testing.T) {
 	}
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	startServer(t, dir, port)
+	natstest.Start(t, dir, port)
 
 	// Wait for the client to reconnect: until then Load fails.
 	var (

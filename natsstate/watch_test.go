@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -51,8 +52,8 @@ func seatAs(owner, name string) func(*chat.RoomState) error {
 
 // An operator's purge of a room's key reaches watchers as the zero state.
 func TestWatchPurge(t *testing.T) {
-	srv := startServer(t, t.TempDir(), -1)
-	nc := connect(t, srv)
+	srv := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, srv)
 	s := newStore(t, nc, newBox(t), Memory)
 	if _, _, err := chat.UpdateState(s, "room", seatAs("o", "alice")); err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestWatchPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kv.Purge(context.Background(), "room."+token("room")); err != nil {
+	if err := kv.Purge(context.Background(), "room."+natstest.Token("room")); err != nil {
 		t.Fatal(err)
 	}
 	if w := next(t, ch, "state after the purge"); w.rev != 0 || w.st.Live() {
@@ -91,11 +92,11 @@ func TestWatchPurge(t *testing.T) {
 // ever on the lost bucket: it sees the state the room begins again with.
 func TestWatchAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, dir, -1)
+	srv := natstest.Start(t, dir, -1)
 	port := srv.Addr().(*net.TCPAddr).Port
 	box := newBox(t)
-	a := newStore(t, connect(t, srv), box, Memory)
-	b := newStore(t, connect(t, srv), box, Memory)
+	a := newStore(t, natstest.Connect(t, srv), box, Memory)
+	b := newStore(t, natstest.Connect(t, srv), box, Memory)
 	if _, _, err := chat.UpdateState(a, "room", seatAs("o", "alice")); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestWatchAcrossRestart(t *testing.T) {
 	next(t, ch, "first state")
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	startServer(t, dir, port)
+	natstest.Start(t, dir, port)
 
 	// Until the client has reconnected, updates fail.
 	deadline := time.Now().Add(10 * time.Second)
