@@ -34,18 +34,13 @@ func bearerOwner(d Digest) string { return bearerPrefix + hex.EncodeToString(d[:
 // room goes. d must be the digest of a fresh random secret; one already in
 // use is refused (errBearerInUse) rather than shared by two members.
 func (h *Hub) JoinBearer(d Digest, roomName, name string) (Member, error) {
-	owner := bearerOwner(d)
 	h.bearerMu.Lock()
 	_, used := h.bearers[d]
 	h.bearerMu.Unlock()
 	if used {
 		return Member{}, errBearerInUse
 	}
-	return h.join(owner, roomName, name, func(r *room, m *member) {
-		h.bearerMu.Lock()
-		h.bearers[d] = Holder{Owner: owner, Room: r.name, Member: m.id}
-		h.bearerMu.Unlock()
-	})
+	return h.join(bearerOwner(d), roomName, name, d)
 }
 
 // Bearer returns the member whose secret has digest d, or false when there is

@@ -78,7 +78,7 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		if b.recs, err = h.log.Read(name, b.From, 0); err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
-		b.Members, b.Seq = r.memberList(), r.seq
+		b.Members, b.Seq = r.state.List(), r.state.Seq
 		return nil
 	})
 	if err == nil && b.Reset {
@@ -166,7 +166,7 @@ func (h *Hub) page(roomName string, limit int, pick func(p *Page, oldest uint64,
 	var recs []Record
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
 		p.Last = r.last()
-		p.Members, p.Seq = r.memberList(), r.seq
+		p.Members, p.Seq = r.state.List(), r.state.Seq
 		oldest, _, any, err := h.log.Bounds(name)
 		if err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
