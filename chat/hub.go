@@ -37,6 +37,9 @@ type Hub struct {
 	rooms    map[string]*room
 	watchers map[string]int // open streams per room name, whether the room exists or not
 	lastBase uint64
+	closed   bool // Close was called: start no more followers
+
+	following sync.WaitGroup // the followers of shared rooms (Hub.follow)
 
 	departedMu sync.Mutex
 	departed   map[departure]departed
@@ -89,6 +92,10 @@ func (h *Hub) withRoom(name string, create bool, fn func(r *room, now time.Time)
 		r.mu.Unlock()
 		if queued {
 			h.deliver(r)
+		}
+		if errors.Is(err, errStaleLife) {
+			h.restart(r, false)
+			continue
 		}
 		return err
 	}
@@ -147,10 +154,18 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 	h.counts.members.Add(int64(len(s.Members)))
 	// Streams that waited for the room, or watched an earlier life of it,
 	// learn that it begins here, before its first event.
-	r.outbox = append(r.outbox, Delivery{Room: name, Event: Event{ID: newest, Kind: KindReset, Time: now}})
+	// On a shared log, this node may begin serving a room that lives on
+	// others already: its readers (those that waited for the room) follow
+	// it from the start of its life, as on a lone node. Readers placed
+	// further on skip what they have.
+	from := newest
+	if h.cfg.Shared {
+		from = s.Base - 1
+	}
+	r.outbox = append(r.outbox, Delivery{Room: name, Event: Event{ID: from, Kind: KindReset, Time: now}})
 	h.rooms[name] = r
 	if h.cfg.Shared {
-		h.follow(r)
+		h.follow(r, from)
 	}
 	return r, nil
 }
@@ -356,6 +371,9 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 
 // Sweep does one round of Run's work now.
 func (h *Hub) Sweep() error {
+	if h.cfg.Shared {
+		h.serveWaiting()
+	}
 	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		var err error
@@ -366,6 +384,10 @@ func (h *Hub) Sweep() error {
 		r.mu.Unlock()
 		if queued {
 			h.deliver(r)
+		}
+		if errors.Is(err, errStaleLife) {
+			h.restart(r, false) // its readers wait for its next life here
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("sweep room: %w", err)
@@ -387,6 +409,25 @@ func (h *Hub) Sweep() error {
 	}
 	h.forgetDepartures(now)
 	return nil
+}
+
+// serveWaiting looks up the rooms that this node's streams wait for and
+// that may have begun on another node since, so that their readers follow
+// them from their first event (they are sent the reset that begins a life).
+func (h *Hub) serveWaiting() {
+	h.mu.Lock()
+	var waiting []string
+	for name := range h.watchers {
+		if h.rooms[name] == nil {
+			waiting = append(waiting, name)
+		}
+	}
+	h.mu.Unlock()
+	for _, name := range waiting {
+		if r, err := h.lookup(name, false); err == nil {
+			h.deliver(r)
+		}
+	}
 }
 
 // errNotIdle is drop's decision when the shared state shows the room in

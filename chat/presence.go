@@ -58,7 +58,9 @@ func (h *Hub) Attach(owner, roomName string, binds ...Bind) (detach func(), err 
 
 	var r *room
 	var bound []Bind
-	if len(binds) > 0 {
+	// On a shared store the room may live on other nodes only: looking it
+	// up makes this node follow it for its readers.
+	if len(binds) > 0 || h.cfg.Shared {
 		err = h.withRoom(name, false, func(rm *room, now time.Time) error {
 			r = rm
 			for _, b := range binds {

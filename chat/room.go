@@ -77,13 +77,25 @@ func (r *room) last() uint64 { return r.newest }
 // update decides a change of the room's state with UpdateState and keeps
 // what was stored as this node's copy. It is called with r.mu held.
 func (r *room) update(h *Hub, now time.Time, fn func(*RoomState) error) error {
-	s, rev, err := UpdateState(h.state, r.name, fn)
+	base := r.state.Base
+	s, rev, err := UpdateState(h.state, r.name, func(s *RoomState) error {
+		if s.Base != base {
+			return errStaleLife
+		}
+		return fn(s)
+	})
 	if err != nil {
 		return err
 	}
 	r.adopt(s, rev, now)
 	return nil
 }
+
+// errStaleLife is an update's error when the room's life in the store is
+// no longer the one this node serves: another node dropped it (and maybe
+// began it again) before this node's follower noticed. withRoom then
+// forgets the room and looks it up afresh.
+var errStaleLife = errors.New("chat: the room's life ended on another node")
 
 // adopt makes s, at rev, this node's copy of the room's state, unless it
 // already has a newer one, and notes a member list readers were not sent.
