@@ -24,7 +24,8 @@ type NewBackends func(t *testing.T, n int) (logs []chat.Log, states []chat.State
 // is announced once; a room dropped on one node begins its next life above
 // its floor on another; and a join left pending by a node that crashed
 // before appending it is appended once, by the others, after the repair
-// grace.
+// grace; a bot's secret works on every node serving its room; and the
+// member list other nodes' readers are sent follows the shared state.
 func TestCluster(t *testing.T, newBackends NewBackends) {
 	tests := []struct {
 		name string
@@ -35,6 +36,8 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 		{"a leave is announced once", testLeaveOnce},
 		{"a room dropped on one node begins above its floor on another", testDropThenBegin},
 		{"a crashed node's pending join is repaired once", testRepairCrashedJoin},
+		{"a bot's secret works on another node", testBearerThere},
+		{"presence decided on one node reaches the other's readers", testPresenceThere},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,5 +324,60 @@ func testRepairCrashedJoin(t *testing.T, c *cluster) {
 	}
 	for _, n := range c.nodes {
 		n.waitFor(t, chat.KindJoin, atLeast(3))
+	}
+}
+
+func testBearerThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	secret := chat.Digest{1, 2, 3}
+	bot, err := a.hub.JoinBearer(secret, "lobby", "bot")
+	must(t, err)
+	hd, ok := b.hub.BearerIn("lobby", secret)
+	if want := (chat.Holder{Owner: hd.Owner, Room: "lobby", Member: bot.ID}); !ok || hd != want || hd.Owner == "" {
+		t.Fatalf("BearerIn on the other node = %+v, %v; want %+v, true", hd, ok, want)
+	}
+	if _, err := b.hub.Post(hd.Owner, "lobby", hd.Member, "beep", ""); err != nil {
+		t.Fatalf("the bot posts on the other node: %v", err)
+	}
+	if _, ok := b.hub.BearerIn("elsewhere", secret); ok {
+		t.Error("the secret was found in a room its member is not in")
+	}
+	must(t, a.hub.Leave(hd.Owner, "lobby", bot.ID))
+	// Once the other node has published the leave, its copy of the state
+	// has it too (until then a request there may still find the member).
+	b.waitFor(t, chat.KindLeave, atLeast(1))
+	if _, ok := b.hub.BearerIn("lobby", secret); ok {
+		t.Error("the secret still works on the other node after its member left")
+	}
+}
+
+func testPresenceThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := b.hub.Attach("reader", "lobby") // b serves the room for a reader
+	must(t, err)
+	defer detach()
+	joins := b.waitFor(t, chat.KindJoin, atLeast(1))
+	// No stream keeps alice: after the grace, the first node shows her away.
+	c.clk.Add(chat.DefaultPresenceGrace)
+	must(t, a.hub.Sweep())
+	s, _, err := c.state.Load("lobby")
+	must(t, err)
+	if s.Seq <= joins[0].Seq {
+		t.Fatalf("the state's list is at %d after the sweep, not past the join's %d", s.Seq, joins[0].Seq)
+	}
+	// The other node decides nothing (its sweep finds the state as the
+	// first left it), and sends its readers the list once it has waited
+	// the debounce.
+	must(t, b.hub.Sweep())
+	c.clk.Add(chat.DefaultPresenceDebounce)
+	must(t, b.hub.Sweep())
+	lists := b.waitFor(t, chat.KindMembers, atLeast(1))
+	want := chat.Delivery{
+		Room: "lobby", Event: chat.Event{ID: joins[0].Event.ID, Kind: chat.KindMembers, Time: c.clk.Now()},
+		Members: []chat.Member{{ID: alice.ID, Name: "alice", State: chat.Away}}, Seq: s.Seq,
+	}
+	if diff := cmp.Diff(want, lists[len(lists)-1]); diff != "" {
+		t.Errorf("the other node's member list (-want +got):\n%s", diff)
 	}
 }
