@@ -185,8 +185,9 @@ func (h *Hub) join(owner, roomName, name string, token Digest) (Member, error) {
 	var added Member
 	err := h.withRoom(roomName, true, func(r *room, now time.Time) error {
 		var seated StateMember
+		// A life another node ended meanwhile is errStaleLife, and withRoom
+		// looks the room up afresh, which begins its next one.
 		err := r.update(h, now, func(s *RoomState) error {
-			s.Begin(now, r.newest) // a life another node ended meanwhile
 			var err error
 			seated, err = s.Seat(owner, name, token, now, StateLimits{MaxMembers: h.cfg.MaxMembers, MaxOwnNames: h.cfg.MaxOwnNames})
 			return err
