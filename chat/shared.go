@@ -48,18 +48,35 @@ func (h *Hub) follow(r *room, from uint64) {
 }
 
 // Close stops following the shared rooms this node serves, and waits for
-// its followers to end; a lone node has none. The hub should not be used
-// afterwards: it no longer publishes what other nodes append.
+// its followers to end; a lone node has none. It also tells each room's
+// state that this node keeps no member present any more (ForgetNode), so
+// that members whose only streams were here go away after the grace on
+// the other nodes rather than staying online; a failed update leaves them
+// kept. The hub should not be used afterwards: it no longer publishes what
+// other nodes append.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
+	rooms := make([]*room, 0, len(h.rooms))
 	for _, r := range h.rooms {
 		if r.stop != nil {
 			r.stop()
 		}
+		rooms = append(rooms, r)
 	}
 	h.mu.Unlock()
 	h.following.Wait()
+	now := h.cfg.Now()
+	for _, r := range rooms {
+		r.mu.Lock()
+		_ = r.update(h, now, func(s *RoomState) error {
+			if !s.ForgetNode(h.cfg.Node, now) {
+				return ErrNoChange
+			}
+			return nil
+		})
+		r.mu.Unlock()
+	}
 }
 
 // followLog publishes each record of the room after after, as the log

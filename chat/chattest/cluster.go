@@ -38,6 +38,7 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 		{"a crashed node's pending join is repaired once", testRepairCrashedJoin},
 		{"a bot's secret works on another node", testBearerThere},
 		{"presence decided on one node reaches the other's readers", testPresenceThere},
+		{"a node that closes keeps no member present", testCloseForgetsNode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,5 +380,41 @@ func testPresenceThere(t *testing.T, c *cluster) {
 	}
 	if diff := cmp.Diff(want, lists[len(lists)-1]); diff != "" {
 		t.Errorf("the other node's member list (-want +got):\n%s", diff)
+	}
+}
+
+func testCloseForgetsNode(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := a.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	keep := func() map[string]chat.Presence {
+		t.Helper()
+		s, _, err := c.state.Load("lobby")
+		must(t, err)
+		if len(s.Members) != 1 {
+			t.Fatalf("members %+v, want alice alone", s.Members)
+		}
+		return s.Members[0].Keep
+	}
+	if diff := cmp.Diff(map[string]chat.Presence{"a": chat.Online}, keep()); diff != "" {
+		t.Fatalf("alice kept by (-want +got):\n%s", diff)
+	}
+	a.hub.Close()
+	if got := keep(); len(got) != 0 {
+		t.Fatalf("alice still kept by %v after the node closed", got)
+	}
+	// The other node, serving the room for a reader, then shows her away
+	// after the grace.
+	detachB, err := b.hub.Attach("reader", "lobby")
+	must(t, err)
+	defer detachB()
+	c.clk.Add(chat.DefaultPresenceGrace)
+	must(t, b.hub.Sweep())
+	s, _, err := c.state.Load("lobby")
+	must(t, err)
+	if s.Members[0].Shown != chat.Away {
+		t.Errorf("alice shown %v after the grace, want away", s.Members[0].Shown)
 	}
 }
