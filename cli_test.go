@@ -131,7 +131,9 @@ func (e streamEvent) String() string {
 }
 
 // roomHistory reads the room's kept history events (JSON stream from the
-// start) until it has n of them, summarised as streamEvent.String.
+// start) until it has n of them, summarised as streamEvent.String with each
+// member numbered 1, 2, … in the order it first appears (member ids count
+// up from the room's first event id, which comes from the clock).
 func roomHistory(t *testing.T, base, room string, n int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliWait)
@@ -146,6 +148,7 @@ func roomHistory(t *testing.T, base, room string, n int) []string {
 	}
 	defer resp.Body.Close()
 	var got []string
+	nth := make(map[uint64]uint64) // member id → its place among the members seen
 	sc := bufio.NewScanner(resp.Body)
 	for len(got) < n && sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
@@ -157,6 +160,10 @@ func roomHistory(t *testing.T, base, room string, n int) []string {
 			t.Fatalf("event data %q: %v", data, err)
 		}
 		if e.Type != "presence" {
+			if _, ok := nth[e.Member.ID]; !ok {
+				nth[e.Member.ID] = uint64(len(nth) + 1)
+			}
+			e.Member.ID = nth[e.Member.ID]
 			got = append(got, e.String())
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 )
 
 // A Digest is what the hub keeps of a bearer secret: its SHA-256, computed by
@@ -34,18 +35,13 @@ func bearerOwner(d Digest) string { return bearerPrefix + hex.EncodeToString(d[:
 // room goes. d must be the digest of a fresh random secret; one already in
 // use is refused (errBearerInUse) rather than shared by two members.
 func (h *Hub) JoinBearer(d Digest, roomName, name string) (Member, error) {
-	owner := bearerOwner(d)
 	h.bearerMu.Lock()
 	_, used := h.bearers[d]
 	h.bearerMu.Unlock()
 	if used {
 		return Member{}, errBearerInUse
 	}
-	return h.join(owner, roomName, name, func(r *room, m *member) {
-		h.bearerMu.Lock()
-		h.bearers[d] = Holder{Owner: owner, Room: r.name, Member: m.id}
-		h.bearerMu.Unlock()
-	})
+	return h.join(bearerOwner(d), roomName, name, d)
 }
 
 // Bearer returns the member whose secret has digest d, or false when there is
@@ -55,6 +51,34 @@ func (h *Hub) Bearer(d Digest) (Holder, bool) {
 	defer h.bearerMu.Unlock()
 	hd, ok := h.bearers[d]
 	return hd, ok
+}
+
+// BearerIn is Bearer for a request on a room: with a shared store (several
+// nodes), a member joined with its secret on another node is not in this
+// node's index, so it is looked for in the room's state (RoomState.ByToken,
+// the store read again on a miss). Every request of a bearer names its
+// room, so no cluster-wide token index is needed: a secret of another
+// room's member that this node did not seat is then simply not found here.
+func (h *Hub) BearerIn(roomName string, d Digest) (Holder, bool) {
+	if hd, ok := h.Bearer(d); ok || !h.cfg.Shared {
+		return hd, ok
+	}
+	var hd Holder
+	var found bool
+	_ = h.withRoom(roomName, false, func(r *room, now time.Time) error {
+		m, ok := r.state.ByToken(d)
+		if !ok {
+			if err := r.reload(h, now); err != nil {
+				return err
+			}
+			m, ok = r.state.ByToken(d)
+		}
+		if ok {
+			hd, found = Holder{Owner: m.Owner, Room: r.name, Member: m.ID}, true
+		}
+		return nil
+	})
+	return hd, found
 }
 
 // forgetBearer drops the secret of a member that is gone, so the secret dies

@@ -20,6 +20,20 @@ type Config struct {
 	// Log keeps the rooms' sealed events; nil is a MemoryLog keeping History
 	// events per room.
 	Log Log
+	// State keeps the rooms' states (members, names, presence, lives);
+	// nil is a new MemoryStateStore.
+	State StateStore
+	// Node names this node in the RoomState's Keep entries; "" is "node".
+	// Nodes sharing a State must have distinct names.
+	Node string
+	// Shared says that Log and State are shared with other nodes: this
+	// node then follows each room it serves through Log.Watch and
+	// StateStore.Watch, and publishes what it reads there (its own events
+	// included), rather than what it appends.
+	Shared bool
+	// RepairGrace is how old a Pending transition must be before a node
+	// that did not decide it appends it (see Repair).
+	RepairGrace time.Duration
 }
 
 // Defaults for Config.
@@ -33,6 +47,8 @@ const (
 	DefaultPresenceGrace    = 5 * time.Second
 	DefaultPresenceDebounce = 2 * time.Second
 	DefaultRoomIdle         = 10 * time.Minute
+	DefaultRepairGrace      = 10 * time.Second
+	DefaultNode             = "node"
 )
 
 func (c Config) withDefaults() Config {
@@ -65,6 +81,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = NewMemoryLog(c.History)
+	}
+	if c.State == nil {
+		c.State = NewMemoryStateStore()
+	}
+	if c.Node == "" {
+		c.Node = DefaultNode
+	}
+	if c.RepairGrace <= 0 {
+		c.RepairGrace = DefaultRepairGrace
 	}
 	if c.Now == nil {
 		c.Now = time.Now

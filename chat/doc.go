@@ -9,4 +9,22 @@
 // cookie's value, in the web server), or a bot by the SHA-256 of its bearer
 // secret (JoinBearer, Bearer), and receive events through the function given
 // to NewHub.
+//
+// # Several nodes
+//
+// A Hub decides joins, leaves, names and presence on a RoomState in a
+// StateStore (Config.State), by compare-and-set (UpdateState), and appends
+// events to a Log with the id it expects to follow; a MemoryLog and a
+// MemoryStateStore serve a lone node. Hubs on several nodes sharing one Log
+// and one StateStore (Config.Shared, each with its own Config.Node) are one
+// chat: a transition is announced by the node whose state update won,
+// under the Pending entry's client id, then Settled; a node that finds
+// another's entry older than Config.RepairGrace appends it for it, once
+// (the log's client-id check). A post only reads the state, from the
+// node's copy of it, and records presence at the node's next Sweep.
+//
+// A shared node publishes each room's events as it reads them from the log
+// (Log.Watch), its own included, and keeps its copy of the state from the
+// store's Watch (StateStore.Watch). Which limits hold per node and which
+// across the cluster: see StateLimits.
 package chat

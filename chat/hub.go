@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -24,18 +25,21 @@ type Delivery struct {
 type Hub struct {
 	box     *crypto.Box
 	log     Log
+	state   StateStore
 	cfg     Config
 	publish func(Delivery)
 	dropped func(room string)
 
-	members atomic.Uint64 // last member id handed out
-	readers atomic.Int64  // open streams over all rooms
-	counts  counters      // see Stats
+	readers atomic.Int64 // open streams over all rooms
+	counts  counters     // see Stats
 
 	mu       sync.Mutex // guards rooms, watchers and lastBase; taken before any room's lock
 	rooms    map[string]*room
 	watchers map[string]int // open streams per room name, whether the room exists or not
 	lastBase uint64
+	closed   bool // Close was called: start no more followers
+
+	following sync.WaitGroup // the followers of shared rooms (Hub.follow)
 
 	departedMu sync.Mutex
 	departed   map[departure]departed
@@ -55,6 +59,7 @@ func NewHub(box *crypto.Box, cfg Config, publish func(Delivery), dropped func(ro
 	return &Hub{
 		box:      box,
 		log:      cfg.Log,
+		state:    cfg.State,
 		cfg:      cfg,
 		publish:  publish,
 		dropped:  dropped,
@@ -88,6 +93,10 @@ func (h *Hub) withRoom(name string, create bool, fn func(r *room, now time.Time)
 		if queued {
 			h.deliver(r)
 		}
+		if errors.Is(err, errStaleLife) {
+			h.restart(r, false)
+			continue
+		}
 		return err
 	}
 }
@@ -98,93 +107,112 @@ func (h *Hub) lookup(name string, create bool) (*room, error) {
 	if r := h.rooms[name]; r != nil {
 		return r, nil
 	}
-	if !create {
+	if len(h.rooms) >= h.cfg.MaxRooms && create {
+		h.counts.refusedRooms.Add(1)
+		return nil, ErrTooManyRooms
+	}
+	now := h.cfg.Now()
+	// A log shared with other servers may hold the room already, and a
+	// store shared with them may have it living.
+	_, newest, _, err := h.log.Bounds(name)
+	if err != nil {
+		return nil, fmt.Errorf("read the room's log: %w", err)
+	}
+	var s RoomState
+	var rev Revision
+	if create {
+		// Ids start from the clock in microseconds, so a room made again
+		// after being dropped, or after a restart, never reuses an id of its
+		// former life: that would need more than one event per microsecond
+		// on average. The values stay below 2^53, so JavaScript reads them
+		// exactly. Begin also keeps them above the floor of earlier lives.
+		start := time.UnixMicro(max(now.UnixMicro(), int64(h.lastBase)+1))
+		s, rev, err = UpdateState(h.state, name, func(s *RoomState) error {
+			if !s.Begin(start, newest) {
+				return ErrNoChange
+			}
+			s.Touched = now
+			return nil
+		})
+	} else {
+		s, rev, err = h.state.Load(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin the room's state: %w", err)
+	}
+	if !s.Live() {
 		return nil, ErrNoRoom
 	}
 	if len(h.rooms) >= h.cfg.MaxRooms {
 		h.counts.refusedRooms.Add(1)
 		return nil, ErrTooManyRooms
 	}
-	now := h.cfg.Now()
-	// Ids start from the clock in microseconds, so a room made again after
-	// being dropped, or after a restart, never reuses an id of its former
-	// life: that would need more than one event per microsecond on average.
-	// The values stay below 2^53, so JavaScript reads them exactly.
-	base := max(uint64(now.UnixMicro()), h.lastBase+1)
-	h.lastBase = base
-	newest := base - 1
-	// A log shared with other servers may hold the room already.
-	if _, last, ok, err := h.log.Bounds(name); err != nil {
-		return nil, fmt.Errorf("read the room's log: %w", err)
-	} else if ok {
-		newest = last
-	}
+	h.lastBase = max(h.lastBase, s.Base)
+	newest = max(newest, s.Base-1)
 	r := newRoom(name, newest, now)
+	r.state, r.rev, r.sent = s, rev, s.Seq
+	h.counts.members.Add(int64(len(s.Members)))
 	// Streams that waited for the room, or watched an earlier life of it,
 	// learn that it begins here, before its first event.
-	r.outbox = append(r.outbox, Delivery{Room: name, Event: Event{ID: newest, Kind: KindReset, Time: now}})
+	// On a shared log, this node may begin serving a room that lives on
+	// others already: its readers (those that waited for the room) follow
+	// it from the start of its life, as on a lone node. Readers placed
+	// further on skip what they have.
+	from := newest
+	if h.cfg.Shared {
+		from = s.Base - 1
+	}
+	r.outbox = append(r.outbox, Delivery{Room: name, Event: Event{ID: from, Kind: KindReset, Time: now}})
 	h.rooms[name] = r
+	if h.cfg.Shared {
+		h.follow(r, from)
+	}
 	return r, nil
 }
 
 // Join adds a member named name to a room, creating the room if needed, and
 // announces it. owner is the opaque identity of the browser that joins.
 func (h *Hub) Join(owner, roomName, name string) (Member, error) {
-	return h.join(owner, roomName, name, nil)
+	return h.join(owner, roomName, name, Digest{})
 }
 
-// join is Join, calling joined (if not nil) with the room locked once the
-// member is in it and announced.
-func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (Member, error) {
-	display, key, err := Nickname(name)
-	if err != nil {
+// join is Join for a member with bearer secret digest token (zero for a
+// browser's).
+func (h *Hub) join(owner, roomName, name string, token Digest) (Member, error) {
+	if _, _, err := Nickname(name); err != nil {
 		return Member{}, err
 	}
-	looks := lookAlikes(display, key)
 	var added Member
-	err = h.withRoom(roomName, true, func(r *room, now time.Time) error {
-		for _, k := range looks {
-			if _, taken := r.names[k]; taken {
-				return ErrNameTaken
-			}
-		}
-		if len(r.members) >= h.cfg.MaxMembers {
+	err := h.withRoom(roomName, true, func(r *room, now time.Time) error {
+		var seated StateMember
+		// A life another node ended meanwhile is errStaleLife, and withRoom
+		// looks the room up afresh, which begins its next one.
+		err := r.update(h, now, func(s *RoomState) error {
+			var err error
+			seated, err = s.Seat(owner, name, token, now, StateLimits{MaxMembers: h.cfg.MaxMembers, MaxOwnNames: h.cfg.MaxOwnNames})
+			return err
+		})
+		switch err {
+		case ErrRoomFull:
 			h.counts.refusedMembers.Add(1)
-			return ErrRoomFull
-		}
-		own := 0
-		for _, m := range r.members {
-			if m.owner == owner {
-				own++
-			}
-		}
-		if own >= h.cfg.MaxOwnNames {
+		case ErrTooManyNames:
 			h.counts.refusedOwners.Add(1)
-			return ErrTooManyNames
 		}
-		m := &member{
-			id: h.members.Add(1), owner: owner, name: display, key: key, looks: looks,
-			// A new member is about to open the room page; count them online
-			// until the grace period passes without a stream.
-			shown: Online, awaySince: now,
-		}
-		r.members[m.id] = m
-		for _, k := range looks {
-			r.names[k] = m.id
-		}
-		r.touched = now
-		if _, err := r.append(h, Event{Kind: KindJoin, Time: now, Member: m.id, Name: display}); err != nil {
-			delete(r.members, m.id)
-			for _, k := range looks {
-				delete(r.names, k)
-			}
+		if err != nil {
 			return err
 		}
-		added = Member{ID: m.id, Name: display, State: Online}
+		r.touched = now
 		h.counts.joins.Add(1)
 		h.counts.members.Add(1)
-		if joined != nil {
-			joined(r, m)
+		if token != (Digest{}) {
+			h.bearerMu.Lock()
+			h.bearers[token] = Holder{Owner: owner, Room: r.name, Member: seated.ID}
+			h.bearerMu.Unlock()
+		}
+		added = Member{ID: seated.ID, Name: seated.Name, State: seated.Shown}
+		// The update won: this node announces the join, and settles it.
+		if p, ok := pendingOf(&r.state, KindJoin, seated.ID); ok {
+			return r.announce(h, p, now)
 		}
 		return nil
 	})
@@ -195,11 +223,20 @@ func (h *Hub) join(owner, roomName, name string, joined func(*room, *member)) (M
 // announces it.
 func (h *Hub) Leave(owner, roomName string, id uint64) error {
 	return h.withRoom(roomName, false, func(r *room, now time.Time) error {
-		m := r.find(owner, id)
-		if m == nil {
-			return ErrNotMember
+		var gone StateMember
+		err := r.update(h, now, func(s *RoomState) error {
+			var err error
+			gone, err = s.Leave(owner, id, now)
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		return r.remove(h, m, now)
+		r.departedMember(h, gone, now)
+		if p, ok := pendingOf(&r.state, KindLeave, gone.ID); ok {
+			return r.announce(h, p, now)
+		}
+		return nil
 	})
 }
 
@@ -224,15 +261,18 @@ func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, 
 	}
 	var posted Event
 	err = h.withRoom(roomName, false, func(r *room, now time.Time) error {
-		m := r.find(owner, id)
-		if m == nil {
+		m, ok, err := r.find(h, owner, id, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return ErrNotMember
 		}
 		r.touched = now
-		if m.streams == 0 {
-			m.awaySince = now // posting counts as being present
-		}
-		ev := Event{Kind: KindMessage, Time: now, Member: m.id, Name: m.name, Text: text}
+		// Posting counts as being present. The state learns it at the next
+		// sweep, so that a post writes nothing but the log.
+		r.posted[m.ID] = now
+		ev := Event{Kind: KindMessage, Time: now, Member: m.ID, Name: m.Name, Text: text}
 		if cid == "" {
 			posted, err = r.append(h, ev)
 			if err == nil {
@@ -241,11 +281,11 @@ func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, 
 			return err
 		}
 		var appended bool
-		posted, appended, err = r.appendOnce(h, ev, scopedClientID(m.id, cid))
+		posted, appended, err = r.appendOnce(h, ev, scopedClientID(m.ID, cid))
 		if err == nil && appended {
 			h.counts.posts.Add(1)
 		}
-		if err == nil && !appended && (posted.Kind != KindMessage || posted.Member != m.id || posted.Text != text) {
+		if err == nil && !appended && (posted.Kind != KindMessage || posted.Member != m.ID || posted.Text != text) {
 			posted, err = Event{}, ErrClientIDReused
 		}
 		return err
@@ -262,10 +302,22 @@ func (h *Hub) Post(owner, roomName string, id uint64, text, cid string) (Event, 
 func (h *Hub) Rebind(old, new string) {
 	for _, r := range h.allRooms() {
 		r.mu.Lock()
-		for _, m := range r.members {
-			if m.owner == old {
-				m.owner = new
-			}
+		if !r.closed {
+			// A failed update leaves the members with the old owner; the web
+			// layer's next renewal tries again.
+			_ = r.update(h, h.cfg.Now(), func(s *RoomState) error {
+				changed := false
+				for i := range s.Members {
+					if s.Members[i].Owner == old {
+						s.Members[i].Owner = new
+						changed = true
+					}
+				}
+				if !changed {
+					return ErrNoChange
+				}
+				return nil
+			})
 		}
 		r.mu.Unlock()
 	}
@@ -283,12 +335,15 @@ func (h *Hub) Rebind(old, new string) {
 // or ErrNotMember.
 func (h *Hub) Membership(owner, roomName string, id uint64) (Member, error) {
 	var found Member
-	err := h.withRoom(roomName, false, func(r *room, _ time.Time) error {
-		m := r.find(owner, id)
-		if m == nil {
+	err := h.withRoom(roomName, false, func(r *room, now time.Time) error {
+		m, ok, err := r.find(h, owner, id, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return ErrNotMember
 		}
-		found = Member{ID: m.id, Name: m.name, State: m.shown}
+		found = Member{ID: m.ID, Name: m.Name, State: m.Shown}
 		return nil
 	})
 	if err == ErrNoRoom {
@@ -317,6 +372,9 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 
 // Sweep does one round of Run's work now.
 func (h *Hub) Sweep() error {
+	if h.cfg.Shared {
+		h.serveWaiting()
+	}
 	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		var err error
@@ -328,6 +386,10 @@ func (h *Hub) Sweep() error {
 		if queued {
 			h.deliver(r)
 		}
+		if errors.Is(err, errStaleLife) {
+			h.restart(r, false) // its readers wait for its next life here
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("sweep room: %w", err)
 		}
@@ -336,24 +398,86 @@ func (h *Hub) Sweep() error {
 	now := h.cfg.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for name, r := range h.rooms {
+	for _, r := range h.rooms {
 		r.mu.Lock()
 		if r.idle(now, h.cfg.RoomIdle) {
-			r.closed = true
-			delete(h.rooms, name)
-			h.box.Forget(name)
-			if err := h.log.Drop(name); err != nil {
+			if err := h.drop(r, now); err != nil {
 				r.mu.Unlock()
 				return fmt.Errorf("drop room: %w", err)
-			}
-			if h.dropped != nil {
-				h.dropped(name)
 			}
 		}
 		r.mu.Unlock()
 	}
 	h.forgetDepartures(now)
 	return nil
+}
+
+// serveWaiting looks up the rooms that this node's streams wait for and
+// that may have begun on another node since, so that their readers follow
+// them from their first event (they are sent the reset that begins a life).
+func (h *Hub) serveWaiting() {
+	h.mu.Lock()
+	var waiting []string
+	for name := range h.watchers {
+		if h.rooms[name] == nil {
+			waiting = append(waiting, name)
+		}
+	}
+	h.mu.Unlock()
+	for _, name := range waiting {
+		if r, err := h.lookup(name, false); err == nil {
+			h.deliver(r)
+		}
+	}
+}
+
+// errNotIdle is drop's decision when the shared state shows the room in
+// use after all (another node seated a member meanwhile).
+var errNotIdle = errors.New("chat: the room is in use")
+
+// drop ends an idle room's life: its state becomes its Tombstone (unless
+// the state, read afresh, shows it in use after all), and this node
+// forgets it. It is called with h.mu and r.mu held.
+func (h *Hub) drop(r *room, now time.Time) error {
+	newest := r.newest
+	if _, last, ok, err := h.log.Bounds(r.name); err != nil {
+		return fmt.Errorf("read the room's log: %w", err)
+	} else if ok {
+		newest = max(newest, last)
+	}
+	_, _, err := UpdateState(h.state, r.name, func(s *RoomState) error {
+		if !s.Live() {
+			return ErrNoChange // ended elsewhere; only this node's copy is left
+		}
+		if !s.Idle(now, h.cfg.RoomIdle) {
+			return errNotIdle
+		}
+		s.Observe(newest)
+		*s = s.Tombstone()
+		return nil
+	})
+	if errors.Is(err, errNotIdle) {
+		return r.reload(h, now)
+	}
+	if err != nil {
+		return err
+	}
+	h.forget(r)
+	return h.log.Drop(r.name)
+}
+
+// forget removes a room from this node, with h.mu and r.mu held.
+func (h *Hub) forget(r *room) {
+	r.closed = true
+	delete(h.rooms, r.name)
+	h.box.Forget(r.name)
+	h.counts.members.Add(-int64(len(r.state.Members)))
+	if r.stop != nil {
+		r.stop()
+	}
+	if h.dropped != nil {
+		h.dropped(r.name)
+	}
 }
 
 // deliver hands a room's queued deliveries to publish, in order. Whoever

@@ -58,22 +58,22 @@ func (h *Hub) Attach(owner, roomName string, binds ...Bind) (detach func(), err 
 
 	var r *room
 	var bound []Bind
-	if len(binds) > 0 {
+	// On a shared store the room may live on other nodes only: looking it
+	// up makes this node follow it for its readers.
+	if len(binds) > 0 || h.cfg.Shared {
 		err = h.withRoom(name, false, func(rm *room, now time.Time) error {
 			r = rm
 			for _, b := range binds {
-				m := r.find(owner, b.Member)
-				if b.Member == 0 || m == nil || isBound(bound, m.id) {
+				m, ok, err := r.find(h, owner, b.Member, now)
+				if err != nil {
+					return err
+				}
+				if b.Member == 0 || !ok || isBound(bound, m.ID) {
 					continue
 				}
-				bound = append(bound, Bind{Member: m.id, Idle: b.Idle})
-				m.streams++
-				if !b.Idle {
-					m.visible++
-				}
-				r.refresh(m, now, h.cfg.PresenceGrace)
+				bound = append(bound, Bind{Member: m.ID, Idle: b.Idle})
 			}
-			return nil
+			return r.keep(h, bound, 1, now)
 		})
 		if err != nil && err != ErrNoRoom { // no room, no members to keep
 			h.unwatch(name)
@@ -116,50 +116,61 @@ func isBound(binds []Bind, id uint64) bool {
 func (h *Hub) detach(r *room, bound []Bind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := h.cfg.Now()
-	for _, b := range bound {
-		m := r.members[b.Member]
-		if m == nil {
-			continue // left while the stream was open
-		}
-		m.streams--
-		if !b.Idle {
-			m.visible--
-		}
-		if m.streams == 0 {
-			m.awaySince = now
-		}
-		r.refresh(m, now, h.cfg.PresenceGrace)
-	}
-}
-
-// refresh brings what the member list shows of m up to date. A member whose
-// last stream closed keeps its state for the grace period, so that a tab
-// reconnecting (or handing its stream to another tab) does not flicker.
-func (r *room) refresh(m *member, now time.Time, grace time.Duration) {
-	state := m.shown
-	switch {
-	case m.visible > 0:
-		state = Online
-	case m.streams > 0:
-		state = Idle
-	case now.Sub(m.awaySince) >= grace:
-		state = Away
-	}
-	if state == m.shown {
+	if r.closed {
 		return
 	}
-	m.shown = state
-	r.listChanged(now)
+	// A failed update leaves the shared state keeping the member for this
+	// node; the next attach or detach of it writes it right.
+	_ = r.keep(h, bound, -1, h.cfg.Now())
 }
 
-// listChanged notes a change of the member list that readers have not been
-// sent yet.
-func (r *room) listChanged(now time.Time) {
-	r.seq++
-	if !r.unsent {
-		r.unsent, r.unsentSince = true, now
+// keep adds (by +1) or removes (by -1) one stream from this node's count
+// for each bound member, and records in the state what changed of how this
+// node keeps them present (RoomState.Keep), bringing the list up to date
+// (RoomState.Refresh) in the same update. A member whose last stream closed
+// keeps its state for the grace period, so that a tab reconnecting (or
+// handing its stream to another tab) does not flicker. It is called with
+// r.mu held.
+func (r *room) keep(h *Hub, bound []Bind, by int, now time.Time) error {
+	type change struct {
+		id uint64
+		p  Presence
 	}
+	var changes []change
+	for _, b := range bound {
+		s, ok := r.local[b.Member]
+		if by < 0 && !ok {
+			continue // left while the stream was open
+		}
+		before := s.presence()
+		s.open += by
+		if !b.Idle {
+			s.visible += by
+		}
+		if s.open <= 0 {
+			delete(r.local, b.Member)
+		} else {
+			r.local[b.Member] = s
+		}
+		if p := s.presence(); p != before {
+			changes = append(changes, change{b.Member, p})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	return r.update(h, now, func(s *RoomState) error {
+		changed := false
+		for _, c := range changes {
+			if s.Keep(c.id, h.cfg.Node, c.p, now) {
+				changed = true
+			}
+		}
+		if !s.Refresh(now, h.cfg.PresenceGrace) && !changed {
+			return ErrNoChange
+		}
+		return nil
+	})
 }
 
 // publishList sends readers the member list, if it changed without an event
@@ -170,10 +181,14 @@ func (r *room) publishList(h *Hub, now time.Time) {
 		return
 	}
 	r.unsent = false
+	if r.state.Seq <= r.sent {
+		return
+	}
+	r.sent = r.state.Seq
 	r.outbox = append(r.outbox, Delivery{
 		Room:    r.name,
 		Event:   Event{ID: r.last(), Kind: KindMembers, Time: now},
-		Members: r.memberList(),
-		Seq:     r.seq,
+		Members: r.state.List(),
+		Seq:     r.state.Seq,
 	})
 }

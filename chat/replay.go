@@ -58,11 +58,13 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 	}
 	b := Backlog{hub: h, room: name}
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
-		b.Last = r.last()
-		oldest, _, any, err := h.log.Bounds(name)
+		oldest, newest, any, err := h.log.Bounds(name)
 		if err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
+		// On a shared log, other nodes may have appended what this node
+		// has not followed yet.
+		b.Last = max(r.last(), newest)
 		if !any {
 			oldest = b.Last + 1
 		}
@@ -78,7 +80,7 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		if b.recs, err = h.log.Read(name, b.From, 0); err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
-		b.Members, b.Seq = r.memberList(), r.seq
+		b.Members, b.Seq = r.state.List(), r.state.Seq
 		return nil
 	})
 	if err == nil && b.Reset {
@@ -165,12 +167,12 @@ func (h *Hub) page(roomName string, limit int, pick func(p *Page, oldest uint64,
 	var p Page
 	var recs []Record
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
-		p.Last = r.last()
-		p.Members, p.Seq = r.memberList(), r.seq
-		oldest, _, any, err := h.log.Bounds(name)
+		p.Members, p.Seq = r.state.List(), r.state.Seq
+		oldest, newest, any, err := h.log.Bounds(name)
 		if err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
+		p.Last = max(r.last(), newest) // see Backlog
 		after, n := pick(&p, oldest, any)
 		if n == 0 {
 			return nil

@@ -1,10 +1,9 @@
 package chat
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -16,45 +15,57 @@ type Member struct {
 	State Presence
 }
 
-// member is the room's record of a Member.
-type member struct {
-	id    uint64
-	owner string // the opaque identity of the browser that joined
-	name  string
-	key   string   // the name's comparison key
-	looks []string // its look-alike keys (lookAlikes), each in room.names
-
-	streams   int       // open streams that keep it present
-	visible   int       // those of them from a visible tab
-	shown     Presence  // what the member list says
-	awaySince time.Time // when streams last fell to zero, or its last post since
+// streams counts this node's open streams that keep one member present.
+type streams struct {
+	open    int // streams binding the member
+	visible int // those of them from a visible tab
 }
 
-// room is the state of one room. Every field is guarded by mu.
+// presence is what this node's streams say of the member, for
+// RoomState.Keep: Online, Idle, or Away when it has none.
+func (s streams) presence() Presence {
+	switch {
+	case s.visible > 0:
+		return Online
+	case s.open > 0:
+		return Idle
+	}
+	return Away
+}
+
+// room is one node's view of one room. The room's shared state (members,
+// names, presence, lives) is decided in the Hub's StateStore; state and rev
+// are this node's copy of it, replaced after each of its own updates and,
+// when the store is shared, from the store's Watch. Every field is guarded
+// by mu.
 type room struct {
 	name string
 
 	mu      sync.Mutex
 	closed  bool   // dropped from the hub; callers holding it must look again
 	newest  uint64 // id of the newest event, or one less than the room's first
-	members map[uint64]*member
-	names   map[string]uint64 // look-alike key → member id, several per member
-	touched time.Time         // last join, leave or post
+	state   RoomState
+	rev     Revision
+	local   map[uint64]streams   // this node's streams per member
+	posted  map[uint64]time.Time // posts since the last sweep, per member; see Sweep
+	touched time.Time            // last join, leave or post on this node
 
 	outbox     []Delivery // appended and not yet handed to publish, oldest first
-	publishing sync.Mutex // held while handing the outbox to publish; see Hub.deliver
+	publishing sync.Mutex // held while handing deliveries to publish; see Hub.deliver
 
-	seq         uint64    // grows with every change of the member list
+	sent        uint64    // the state's Seq of the last member list readers were sent
 	unsent      bool      // the list changed since readers were last sent it
 	unsentSince time.Time // when it first did
+
+	stop context.CancelFunc // ends the followers of a shared room (Hub.follow); nil for a lone node
 }
 
 func newRoom(name string, newest uint64, now time.Time) *room {
 	return &room{
 		name:    name,
 		newest:  newest,
-		members: make(map[uint64]*member),
-		names:   make(map[string]uint64),
+		local:   make(map[uint64]streams),
+		posted:  make(map[uint64]time.Time),
 		touched: now,
 	}
 }
@@ -62,6 +73,71 @@ func newRoom(name string, newest uint64, now time.Time) *room {
 // last is the id of the newest event, or one less than the first id the room
 // will use when it has none yet.
 func (r *room) last() uint64 { return r.newest }
+
+// update decides a change of the room's state with UpdateState and keeps
+// what was stored as this node's copy. It is called with r.mu held.
+func (r *room) update(h *Hub, now time.Time, fn func(*RoomState) error) error {
+	base := r.state.Base
+	s, rev, err := UpdateState(h.state, r.name, func(s *RoomState) error {
+		if s.Base != base {
+			return errStaleLife
+		}
+		return fn(s)
+	})
+	if err != nil {
+		return err
+	}
+	r.adopt(s, rev, now)
+	return nil
+}
+
+// errStaleLife is an update's error when the room's life in the store is
+// no longer the one this node serves: another node dropped it (and maybe
+// began it again) before this node's follower noticed. withRoom then
+// forgets the room and looks it up afresh.
+var errStaleLife = errors.New("chat: the room's life ended on another node")
+
+// adopt makes s, at rev, this node's copy of the room's state, unless it
+// already has a newer one, and notes a member list readers were not sent.
+func (r *room) adopt(s RoomState, rev Revision, now time.Time) {
+	if rev < r.rev && rev != 0 && s.Base == r.state.Base {
+		return
+	}
+	r.state, r.rev = s, rev
+	if s.Seq > r.sent && !r.unsent {
+		r.unsent, r.unsentSince = true, now
+	}
+}
+
+// reload reads the room's state from the store, for a node whose copy may
+// be behind (another node seated the member it is asked about).
+func (r *room) reload(h *Hub, now time.Time) error {
+	s, rev, err := h.state.Load(r.name)
+	if err != nil {
+		return fmt.Errorf("load the room's state: %w", err)
+	}
+	if rev > r.rev {
+		r.adopt(s, rev, now)
+	}
+	return nil
+}
+
+// find returns the owner's member with the given id (0: its latest),
+// reading the store again when this node's copy does not have it and the
+// store is shared.
+func (r *room) find(h *Hub, owner string, id uint64, now time.Time) (StateMember, bool, error) {
+	if m, ok := r.state.Find(owner, id); ok {
+		return m, true, nil
+	}
+	if !h.cfg.Shared {
+		return StateMember{}, false, nil
+	}
+	if err := r.reload(h, now); err != nil {
+		return StateMember{}, false, err
+	}
+	m, ok := r.state.Find(owner, id)
+	return m, ok, nil
+}
 
 // maxConflicts bounds how often append takes a fresh id because the log
 // moved on (another server appended first) before it gives up.
@@ -81,6 +157,9 @@ func (r *room) append(h *Hub, ev Event) (Event, error) {
 // "" for none; see scopedClientID). If the room still keeps an event under
 // that id, that event is returned, opened from its record, with appended
 // false, and nothing is stored or queued: the client sent it again.
+//
+// On a shared log nothing is queued: every node publishes what its
+// followers read from the log, its own events included (Hub.follow).
 func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 	// The form the record keeps, so a reader sees the same value live and
 	// from history: UTC, nanoseconds, no monotonic reading.
@@ -114,76 +193,97 @@ func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 		}
 	}
 	r.newest = ev.ID
+	if h.cfg.Shared {
+		return ev, true, nil
+	}
 	d := Delivery{Room: r.name, Event: ev}
 	if ev.Affects() {
 		// A join or leave carries the list, pending presence changes with it.
-		r.seq++
-		r.unsent = false
-		d.Members, d.Seq = r.memberList(), r.seq
+		d.Members, d.Seq = r.state.List(), r.state.Seq
+		r.sent, r.unsent = d.Seq, false
 	}
 	r.outbox = append(r.outbox, d)
 	return ev, true, nil
 }
 
-// memberList returns the members sorted by name.
-func (r *room) memberList() []Member {
-	list := make([]Member, 0, len(r.members))
-	for _, m := range r.members {
-		list = append(list, Member{ID: m.id, Name: m.name, State: m.shown})
+// announce appends the event of a Pending transition under its CID (so
+// that however many nodes try, the log keeps it once) and then Settles it.
+func (r *room) announce(h *Hub, p Pending, now time.Time) error {
+	if _, _, err := r.appendOnce(h, p.Event(), p.CID); err != nil {
+		return err
 	}
-	slices.SortFunc(list, func(a, b Member) int {
-		return cmp.Or(cmp.Compare(r.members[a.ID].key, r.members[b.ID].key), cmp.Compare(a.ID, b.ID))
-	})
-	return list
-}
-
-// find returns the owner's member with the given id, or, for id 0, the
-// owner's most recent member in the room.
-func (r *room) find(owner string, id uint64) *member {
-	if id != 0 {
-		if m := r.members[id]; m != nil && m.owner == owner {
-			return m
+	return r.update(h, now, func(s *RoomState) error {
+		if !s.Settle(p.N) {
+			return ErrNoChange
 		}
 		return nil
-	}
-	var latest *member
-	for _, m := range r.members {
-		if m.owner == owner && (latest == nil || m.id > latest.id) {
-			latest = m
-		}
-	}
-	return latest
+	})
 }
 
-// remove takes a member out of the room and announces it.
-func (r *room) remove(h *Hub, m *member, now time.Time) error {
-	delete(r.members, m.id)
-	for _, k := range m.looks {
-		delete(r.names, k)
+// pendingOf returns the newest Pending entry of kind for member id.
+func pendingOf(s *RoomState, kind Kind, id uint64) (Pending, bool) {
+	for i := len(s.Pending) - 1; i >= 0; i-- {
+		if p := s.Pending[i]; p.Kind == kind && p.Member == id {
+			return p, true
+		}
 	}
+	return Pending{}, false
+}
+
+// departedMember does this node's part when one of the room's members is
+// gone (it left, or was removed for staying away): its streams and posts
+// here are forgotten, a bearer's secret dies with it, and a browser is
+// offered its name back.
+func (r *room) departedMember(h *Hub, m StateMember, now time.Time) {
+	delete(r.local, m.ID)
+	delete(r.posted, m.ID)
 	h.counts.members.Add(-1)
 	r.touched = now
 	// A bearer's secret dies with its member; a bot joins again with a new
 	// secret, so there is no name to offer it back.
-	if !h.forgetBearer(m.owner) {
-		h.rememberDeparture(m.owner, r.name, m.name, now)
+	if !h.forgetBearer(m.Owner) {
+		h.rememberDeparture(m.Owner, r.name, m.Name, now)
 	}
-	_, err := r.append(h, Event{Kind: KindLeave, Time: now, Member: m.id, Name: m.name})
-	return err
 }
 
-// expire updates what the list shows of members whose last stream closed,
-// removes those away for longer than the away timeout, and sends readers
-// the list if presence changed.
+// expire applies this node's posts since the last sweep to the state,
+// removes the members away for longer than the away timeout (announcing
+// each leave), appends the transitions other nodes decided and left
+// unannounced for longer than the repair grace, and sends readers the list
+// if presence changed.
 func (r *room) expire(h *Hub, now time.Time) error {
-	for _, m := range r.members {
-		if m.streams == 0 && now.Sub(m.awaySince) >= h.cfg.AwayTimeout {
-			if err := r.remove(h, m, now); err != nil {
+	posted := r.posted
+	var removed []StateMember
+	err := r.update(h, now, func(s *RoomState) error {
+		changed := false
+		for id, t := range posted {
+			if s.Posted(id, t) {
+				changed = true
+			}
+		}
+		var ch bool
+		removed, ch = s.Expire(now, h.cfg.PresenceGrace, h.cfg.AwayTimeout)
+		if !changed && !ch {
+			return ErrNoChange
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.posted = make(map[uint64]time.Time)
+	for _, m := range removed {
+		r.departedMember(h, m, now)
+		if p, ok := pendingOf(&r.state, KindLeave, m.ID); ok {
+			if err := r.announce(h, p, now); err != nil {
 				return err
 			}
-			continue
 		}
-		r.refresh(m, now, h.cfg.PresenceGrace)
+	}
+	for _, p := range Repair(r.state.Pending, now, h.cfg.RepairGrace) {
+		if err := r.announce(h, p, now); err != nil {
+			return err
+		}
 	}
 	r.publishList(h, now)
 	return nil
@@ -193,5 +293,8 @@ func (r *room) expire(h *Hub, now time.Time) error {
 // done in it for a while. Streams do not count: watching a room never keeps
 // it (nor makes it).
 func (r *room) idle(now time.Time, after time.Duration) bool {
-	return len(r.members) == 0 && now.Sub(r.touched) >= after
+	if now.Sub(r.touched) < after {
+		return false
+	}
+	return !r.state.Live() || r.state.Idle(now, after)
 }

@@ -50,11 +50,11 @@ func (h *Hub) Transcript(roomName string) (Transcript, error) {
 	t := Transcript{Room: name, hub: h}
 	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
 		t.r = r
-		t.Last = r.last()
-		oldest, _, ok, err := h.log.Bounds(name)
+		oldest, newest, ok, err := h.log.Bounds(name)
 		if err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
+		t.Last = max(r.last(), newest) // other nodes may have appended
 		t.First = t.Last + 1
 		if ok {
 			t.First = oldest

@@ -73,7 +73,7 @@ func actorOf(c echo.Context, hub *chat.Hub, room, m string) (actor, error) {
 	if !validSession(token) { // the same shape: 32 hex digits
 		return actor{}, errInvalidToken
 	}
-	hd, ok := hub.Bearer(digestOf(token))
+	hd, ok := hub.BearerIn(room, digestOf(token)) // on any node serving the room
 	if !ok {
 		return actor{}, errInvalidToken
 	}

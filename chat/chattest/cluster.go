@@ -1,0 +1,420 @@
+package chattest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/crypto"
+	"github.com/google/go-cmp/cmp"
+)
+
+// NewBackends returns the log and the state stores of n nodes that share
+// them: the same Log and StateStore for every node in memory, or one
+// connection per node to a shared server. TestCluster calls it once per
+// subtest.
+type NewBackends func(t *testing.T, n int) (logs []chat.Log, states []chat.StateStore)
+
+// TestCluster runs Hubs of several nodes over shared backends (Config.Shared)
+// and checks that they behave as one chat: a member joined on one node
+// posts on another and every node publishes both events in order with
+// consecutive ids; two nodes racing to seat one name seat it once; a leave
+// is announced once; a room dropped on one node begins its next life above
+// its floor on another; and a join left pending by a node that crashed
+// before appending it is appended once, by the others, after the repair
+// grace; a bot's secret works on every node serving its room; and the
+// member list other nodes' readers are sent follows the shared state.
+func TestCluster(t *testing.T, newBackends NewBackends) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, c *cluster)
+	}{
+		{"join on one node, post on another", testJoinHerePostThere},
+		{"two nodes race to seat one name", testNameRace},
+		{"a leave is announced once", testLeaveOnce},
+		{"a room dropped on one node begins above its floor on another", testDropThenBegin},
+		{"a crashed node's pending join is repaired once", testRepairCrashedJoin},
+		{"a bot's secret works on another node", testBearerThere},
+		{"presence decided on one node reaches the other's readers", testPresenceThere},
+		{"a node that closes keeps no member present", testCloseForgetsNode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs, states := newBackends(t, 2)
+			tt.run(t, newCluster(t, logs, states))
+		})
+	}
+}
+
+// A cluster is several Hubs in one process sharing one log and one state
+// store, as nodes share NATS: each with its own Box made from the one key,
+// and its own feed.
+type cluster struct {
+	state chat.StateStore // the first node's
+	clk   *clock
+	nodes []*node
+}
+
+// A node is one chat.Hub of a cluster and what it published.
+type node struct {
+	hub *chat.Hub
+	mu  sync.Mutex
+	got []chat.Delivery
+	ch  chan struct{} // closed and replaced at each delivery
+}
+
+func (n *node) publish(d chat.Delivery) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, d)
+	close(n.ch)
+	n.ch = make(chan struct{})
+}
+
+// waitFor waits until the deliveries of kind that n published satisfy ok,
+// and returns them; it fails the test after 10 s.
+func (n *node) waitFor(t *testing.T, kind chat.Kind, ok func([]chat.Delivery) bool) []chat.Delivery {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		n.mu.Lock()
+		var got []chat.Delivery
+		for _, d := range n.got {
+			if d.Event.Kind == kind {
+				got = append(got, d)
+			}
+		}
+		ch := n.ch
+		n.mu.Unlock()
+		if ok(got) {
+			return got
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("gave up waiting; published %d events of kind %v: %+v", len(got), kind, got)
+		}
+	}
+}
+
+func atLeast(n int) func([]chat.Delivery) bool {
+	return func(ds []chat.Delivery) bool { return len(ds) >= n }
+}
+
+// newCluster starts a hub per node over its log and state store.
+func newCluster(t *testing.T, logs []chat.Log, states []chat.StateStore) *cluster {
+	t.Helper()
+	key, err := crypto.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{state: states[0], clk: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}}
+	for i := range logs {
+		box, err := crypto.NewBox(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &node{ch: make(chan struct{})}
+		cfg := chat.Config{Log: logs[i], State: states[i], Shared: true, Node: string(rune('a' + i)), Now: c.clk.Now}
+		nd.hub = chat.NewHub(box, cfg, nd.publish, nil)
+		t.Cleanup(nd.hub.Close)
+		c.nodes = append(c.nodes, nd)
+	}
+	return c
+}
+
+// clock is a settable time source, shared by a cluster's nodes.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustJoin(t *testing.T, h *chat.Hub, owner, room, name string) chat.Member {
+	t.Helper()
+	m, err := h.Join(owner, room, name)
+	if err != nil {
+		t.Fatalf("Join(%q, %q, %q): %v", owner, room, name, err)
+	}
+	return m
+}
+
+// logEvents returns the events the room keeps, as hub h reads them, as
+// kind/name pairs, and checks that their ids are consecutive.
+func logEvents(t *testing.T, h *chat.Hub, room string) []string {
+	t.Helper()
+	p, err := h.History(room, 0, chat.MaxPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i, ev := range p.Events {
+		if i > 0 && ev.ID != p.Events[i-1].ID+1 {
+			t.Errorf("event %d follows %d", ev.ID, p.Events[i-1].ID)
+		}
+		out = append(out, kindWords[ev.Kind]+" "+ev.Name)
+	}
+	return out
+}
+
+var kindWords = map[chat.Kind]string{chat.KindMessage: "message", chat.KindJoin: "join", chat.KindLeave: "leave"}
+
+func testJoinHerePostThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	posted, err := b.hub.Post("browser-a", "lobby", alice.ID, "hello from b", "")
+	if err != nil {
+		t.Fatalf("Post on the other node: %v", err)
+	}
+	joins := a.waitFor(t, chat.KindJoin, atLeast(1))
+	msgs := a.waitFor(t, chat.KindMessage, atLeast(1))
+	if got, want := msgs[0].Event.ID, joins[0].Event.ID+1; got != want || posted.ID != want {
+		t.Errorf("message ids: published %d, posted %d; want %d, after the join", got, posted.ID, want)
+	}
+	if diff := cmp.Diff([]chat.Member{{ID: alice.ID, Name: "alice", State: chat.Online}}, joins[0].Members); diff != "" {
+		t.Errorf("the join's member list (-want +got):\n%s", diff)
+	}
+	// The other node's readers see the same two events, in the same order.
+	bm := b.waitFor(t, chat.KindMessage, atLeast(1))
+	bj := b.waitFor(t, chat.KindJoin, atLeast(1))
+	if diff := cmp.Diff([]uint64{joins[0].Event.ID, msgs[0].Event.ID}, []uint64{bj[0].Event.ID, bm[0].Event.ID}); diff != "" {
+		t.Errorf("ids on the other node (-a +b):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"join alice", "message alice"}, logEvents(t, a.hub, "lobby")); diff != "" {
+		t.Errorf("the log (-want +got):\n%s", diff)
+	}
+}
+
+func testNameRace(t *testing.T, c *cluster) {
+	// The room lives first, so both nodes decide on the same life.
+	mustJoin(t, c.nodes[0].hub, "browser-x", "lobby", "xavier")
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, n := range c.nodes {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = n.hub.Join("browser-"+string(rune('a'+i)), "lobby", "alice")
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, chat.ErrNameTaken):
+			t.Errorf("a losing Join: %v, want %v", err, chat.ErrNameTaken)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d nodes seated alice, want 1 (errors %v)", won, errs)
+	}
+	if diff := cmp.Diff([]string{"join xavier", "join alice"}, logEvents(t, c.nodes[0].hub, "lobby")); diff != "" {
+		t.Errorf("the log (-want +got):\n%s", diff)
+	}
+}
+
+func testLeaveOnce(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	must(t, b.hub.Leave("browser-a", "lobby", alice.ID))
+	if err := a.hub.Leave("browser-a", "lobby", alice.ID); !errors.Is(err, chat.ErrNotMember) {
+		t.Errorf("leaving again on the first node: %v, want %v", err, chat.ErrNotMember)
+	}
+	for _, n := range c.nodes {
+		leaves := n.waitFor(t, chat.KindLeave, atLeast(1))
+		if len(leaves[0].Members) != 0 {
+			t.Errorf("members after the leave: %+v, want none", leaves[0].Members)
+		}
+	}
+	if diff := cmp.Diff([]string{"join alice", "leave alice"}, logEvents(t, a.hub, "lobby")); diff != "" {
+		t.Errorf("the log (-want +got):\n%s", diff)
+	}
+}
+
+func testDropThenBegin(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	last, err := a.hub.Post("browser-a", "lobby", alice.ID, "last words", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.hub.Leave("browser-a", "lobby", alice.ID))
+	// A reader on the other node makes it serve the room too.
+	detach, err := b.hub.Attach("reader", "lobby")
+	must(t, err)
+	defer detach()
+	b.waitFor(t, chat.KindLeave, atLeast(1))
+	c.clk.Add(chat.DefaultRoomIdle)
+	must(t, a.hub.Sweep())
+	if a.hub.Rooms() != 0 {
+		t.Fatalf("the first node still serves %d rooms after the idle time", a.hub.Rooms())
+	}
+	s, _, err := c.state.Load("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Live() || s.Floor <= last.ID {
+		t.Fatalf("state after the drop: live %v, floor %d; want a tombstone with floor ≥ %d", s.Live(), s.Floor, last.ID+1)
+	}
+	// The clock has not moved on: only the floor keeps the next life above.
+	bob := mustJoin(t, b.hub, "browser-b", "lobby", "bob")
+	resets := b.waitFor(t, chat.KindReset, func(ds []chat.Delivery) bool { return len(ds) > 0 && ds[len(ds)-1].Event.ID > last.ID })
+	joins := b.waitFor(t, chat.KindJoin, atLeast(2))
+	if first := joins[1].Event.ID; first <= last.ID || joins[1].Event.Member != bob.ID {
+		t.Errorf("the next life's first event is %d (member %d), want above %d (member %d)", first, joins[1].Event.Member, last.ID, bob.ID)
+	}
+	if r := resets[len(resets)-1].Event.ID; r != joins[1].Event.ID-1 {
+		t.Errorf("the new life's reset is at %d, want %d", r, joins[1].Event.ID-1)
+	}
+}
+
+func testRepairCrashedJoin(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	mustJoin(t, b.hub, "browser-b", "lobby", "bob")
+	// A third node seats carol and dies before appending her join.
+	_, _, err := chat.UpdateState(c.state, "lobby", func(s *chat.RoomState) error {
+		_, err := s.Seat("browser-c", "carol", chat.Digest{}, c.clk.Now(), chat.StateLimits{MaxMembers: 10, MaxOwnNames: 1})
+		return err
+	})
+	must(t, err)
+	must(t, a.hub.Sweep())
+	if got := logEvents(t, a.hub, "lobby"); len(got) != 2 {
+		t.Fatalf("a pending join was repaired within the grace: %v", got)
+	}
+	c.clk.Add(chat.DefaultRepairGrace)
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Go(func() {
+			if err := n.hub.Sweep(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if diff := cmp.Diff([]string{"join alice", "join bob", "join carol"}, logEvents(t, a.hub, "lobby")); diff != "" {
+		t.Errorf("the log (-want +got):\n%s", diff)
+	}
+	s, _, err := c.state.Load("lobby")
+	must(t, err)
+	if len(s.Pending) != 0 {
+		t.Errorf("pending after the repair: %+v", s.Pending)
+	}
+	for _, n := range c.nodes {
+		n.waitFor(t, chat.KindJoin, atLeast(3))
+	}
+}
+
+func testBearerThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	secret := chat.Digest{1, 2, 3}
+	bot, err := a.hub.JoinBearer(secret, "lobby", "bot")
+	must(t, err)
+	hd, ok := b.hub.BearerIn("lobby", secret)
+	if want := (chat.Holder{Owner: hd.Owner, Room: "lobby", Member: bot.ID}); !ok || hd != want || hd.Owner == "" {
+		t.Fatalf("BearerIn on the other node = %+v, %v; want %+v, true", hd, ok, want)
+	}
+	if _, err := b.hub.Post(hd.Owner, "lobby", hd.Member, "beep", ""); err != nil {
+		t.Fatalf("the bot posts on the other node: %v", err)
+	}
+	if _, ok := b.hub.BearerIn("elsewhere", secret); ok {
+		t.Error("the secret was found in a room its member is not in")
+	}
+	must(t, a.hub.Leave(hd.Owner, "lobby", bot.ID))
+	// Once the other node has published the leave, its copy of the state
+	// has it too (until then a request there may still find the member).
+	b.waitFor(t, chat.KindLeave, atLeast(1))
+	if _, ok := b.hub.BearerIn("lobby", secret); ok {
+		t.Error("the secret still works on the other node after its member left")
+	}
+}
+
+func testPresenceThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := b.hub.Attach("reader", "lobby") // b serves the room for a reader
+	must(t, err)
+	defer detach()
+	joins := b.waitFor(t, chat.KindJoin, atLeast(1))
+	// No stream keeps alice: after the grace, the first node shows her away.
+	c.clk.Add(chat.DefaultPresenceGrace)
+	must(t, a.hub.Sweep())
+	s, _, err := c.state.Load("lobby")
+	must(t, err)
+	if s.Seq <= joins[0].Seq {
+		t.Fatalf("the state's list is at %d after the sweep, not past the join's %d", s.Seq, joins[0].Seq)
+	}
+	// The other node decides nothing (its sweep finds the state as the
+	// first left it), and sends its readers the list once it has waited
+	// the debounce.
+	must(t, b.hub.Sweep())
+	c.clk.Add(chat.DefaultPresenceDebounce)
+	must(t, b.hub.Sweep())
+	lists := b.waitFor(t, chat.KindMembers, atLeast(1))
+	want := chat.Delivery{
+		Room: "lobby", Event: chat.Event{ID: joins[0].Event.ID, Kind: chat.KindMembers, Time: c.clk.Now()},
+		Members: []chat.Member{{ID: alice.ID, Name: "alice", State: chat.Away}}, Seq: s.Seq,
+	}
+	if diff := cmp.Diff(want, lists[len(lists)-1]); diff != "" {
+		t.Errorf("the other node's member list (-want +got):\n%s", diff)
+	}
+}
+
+func testCloseForgetsNode(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := a.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	keep := func() map[string]chat.Presence {
+		t.Helper()
+		s, _, err := c.state.Load("lobby")
+		must(t, err)
+		if len(s.Members) != 1 {
+			t.Fatalf("members %+v, want alice alone", s.Members)
+		}
+		return s.Members[0].Keep
+	}
+	if diff := cmp.Diff(map[string]chat.Presence{"a": chat.Online}, keep()); diff != "" {
+		t.Fatalf("alice kept by (-want +got):\n%s", diff)
+	}
+	a.hub.Close()
+	if got := keep(); len(got) != 0 {
+		t.Fatalf("alice still kept by %v after the node closed", got)
+	}
+	// The other node, serving the room for a reader, then shows her away
+	// after the grace.
+	detachB, err := b.hub.Attach("reader", "lobby")
+	must(t, err)
+	defer detachB()
+	c.clk.Add(chat.DefaultPresenceGrace)
+	must(t, b.hub.Sweep())
+	s, _, err := c.state.Load("lobby")
+	must(t, err)
+	if s.Members[0].Shown != chat.Away {
+		t.Errorf("alice shown %v after the grace, want away", s.Members[0].Shown)
+	}
+}
