@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		mod + "/chat":             {"crypto"},
 		mod + "/chat/chattest":    {"chat", "crypto"},
 		mod + "/natslog":          {"chat"},
-		mod + "/natsstate":        {"chat"},
+		mod + "/natsstate":        {"chat", "natslog"},
 		mod + "/natslog/natstest": {},
 		mod + "/crypto":           {},
 		mod + "/static":           {},

@@ -43,7 +43,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Storage is where the NATS servers keep the stream.
+// Storage is where the NATS servers keep the stream (and natsstate's
+// bucket: one setting for both).
 type Storage int
 
 // Storages. Memory is the default: a restart of the NATS servers forgets
@@ -52,6 +53,18 @@ const (
 	Memory Storage = iota
 	File
 )
+
+// StorageType is s as JetStream names it; an s neither Memory nor File is
+// an error.
+func (s Storage) StorageType() (jetstream.StorageType, error) {
+	switch s {
+	case Memory:
+		return jetstream.MemoryStorage, nil
+	case File:
+		return jetstream.FileStorage, nil
+	}
+	return 0, fmt.Errorf("Config.Storage %d is neither Memory nor File", s)
+}
 
 // Defaults of Config.
 const (
@@ -128,8 +141,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if strings.ContainsAny(cfg.Prefix, "*> \t\r\n") || slices.Contains(strings.Split(cfg.Prefix, "."), "") {
 		return nil, fmt.Errorf("natslog: Config.Prefix %q is not a subject without wildcards", cfg.Prefix)
 	}
-	if cfg.Storage != Memory && cfg.Storage != File {
-		return nil, fmt.Errorf("natslog: Config.Storage %d is neither Memory nor File", cfg.Storage)
+	storage, err := cfg.Storage.StorageType()
+	if err != nil {
+		return nil, fmt.Errorf("natslog: %w", err)
 	}
 	if cfg.History <= 0 {
 		cfg.History = chat.DefaultHistory
@@ -140,10 +154,6 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.WatchCheck <= 0 {
 		cfg.WatchCheck = DefaultWatchCheck
-	}
-	storage := jetstream.MemoryStorage
-	if cfg.Storage == File {
-		storage = jetstream.FileStorage
 	}
 	l := &Log{
 		js:  js,

@@ -27,7 +27,7 @@ func TestCluster(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs[i], states[i] = l, newStore(t, nc, box, Memory)
+			logs[i], states[i] = l, newStore(t, nc, box, natslog.Memory)
 		}
 		return logs, states
 	})

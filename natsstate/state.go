@@ -76,18 +76,9 @@ import (
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// Storage is where the NATS servers keep the bucket.
-type Storage int
-
-// Storages. Memory is the default: a restart of the NATS servers forgets
-// every room's state, as it forgets the log.
-const (
-	Memory Storage = iota
-	File
 )
 
 // Defaults of Config.
@@ -105,9 +96,9 @@ type Config struct {
 	JetStream jetstream.JetStream
 	Conn      *nats.Conn
 
-	Bucket   string  // the bucket's name; DefaultBucket if empty
-	Storage  Storage // Memory unless File
-	Replicas int     // copies of the bucket in a NATS cluster; 1 if ≤ 0
+	Bucket   string          // the bucket's name; DefaultBucket if empty
+	Storage  natslog.Storage // Memory unless File; a restart of the NATS servers then forgets every room's state, as it forgets the log
+	Replicas int             // copies of the bucket in a NATS cluster; 1 if ≤ 0
 
 	// RoomToken maps a room's name to the token its key holds: the same
 	// for the same name on every server, at most one name per token, and
@@ -157,8 +148,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("natsstate: %w", err)
 		}
 	}
-	if cfg.Storage != Memory && cfg.Storage != File {
-		return nil, fmt.Errorf("natsstate: Config.Storage %d is neither Memory nor File", cfg.Storage)
+	storage, err := cfg.Storage.StorageType()
+	if err != nil {
+		return nil, fmt.Errorf("natsstate: %w", err)
 	}
 	cfg.Bucket = cmp.Or(cfg.Bucket, DefaultBucket)
 	cfg.Replicas = max(cfg.Replicas, 1)
@@ -167,10 +159,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.WatchCheck <= 0 {
 		cfg.WatchCheck = DefaultWatchCheck
-	}
-	storage := jetstream.MemoryStorage
-	if cfg.Storage == File {
-		storage = jetstream.FileStorage
 	}
 	s := &Store{
 		js:  js,
@@ -185,7 +173,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var err error
 	if s.kv, err = s.ensureBucket(ctx); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/cloakroom/cloakroom/chat/chattest"
 	"github.com/cloakroom/cloakroom/crypto"
+	"github.com/cloakroom/cloakroom/natslog"
 	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
@@ -35,7 +36,7 @@ func newBox(t *testing.T) *crypto.Box {
 	return box
 }
 
-func newStore(t *testing.T, nc *nats.Conn, box *crypto.Box, storage Storage) *Store {
+func newStore(t *testing.T, nc *nats.Conn, box *crypto.Box, storage natslog.Storage) *Store {
 	t.Helper()
 	s, err := New(context.Background(), Config{
 		Conn:      nc,
@@ -55,10 +56,10 @@ func newStore(t *testing.T, nc *nats.Conn, box *crypto.Box, storage Storage) *St
 func TestStateStoreConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		storage Storage
+		storage natslog.Storage
 	}{
-		{"memory", Memory},
-		{"file", File},
+		{"memory", natslog.Memory},
+		{"file", natslog.File},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chattest.TestStateStore(t, func(t *testing.T, n int) []chat.StateStore {
@@ -79,7 +80,7 @@ func TestStateStoreConformance(t *testing.T) {
 func TestSealedInTheBucket(t *testing.T) {
 	srv := natstest.Start(t, t.TempDir(), -1)
 	nc := natstest.Connect(t, srv)
-	s := newStore(t, nc, newBox(t), Memory)
+	s := newStore(t, nc, newBox(t), natslog.Memory)
 	const room = "secret.room"
 	if _, _, err := chat.UpdateState(s, room, func(st *chat.RoomState) error {
 		_, err := st.Seat("owner-hmac", "Mallory", chat.Digest{}, time.Now(), chat.StateLimits{MaxMembers: 2, MaxOwnNames: 2})
@@ -156,7 +157,7 @@ func TestRestartWithMemoryStorage(t *testing.T) {
 	dir := t.TempDir()
 	srv := natstest.Start(t, dir, -1)
 	port := srv.Addr().(*net.TCPAddr).Port
-	s := newStore(t, natstest.Connect(t, srv), newBox(t), Memory)
+	s := newStore(t, natstest.Connect(t, srv), newBox(t), natslog.Memory)
 	seatAlice := func(st *chat.RoomState) error {
 		_, err := st.Seat("o", "alice", chat.Digest{}, time.Now(), chat.StateLimits{MaxMembers: 2, MaxOwnNames: 2})
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog"
 	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -54,7 +55,7 @@ func seatAs(owner, name string) func(*chat.RoomState) error {
 func TestWatchPurge(t *testing.T) {
 	srv := natstest.Start(t, t.TempDir(), -1)
 	nc := natstest.Connect(t, srv)
-	s := newStore(t, nc, newBox(t), Memory)
+	s := newStore(t, nc, newBox(t), natslog.Memory)
 	if _, _, err := chat.UpdateState(s, "room", seatAs("o", "alice")); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,8 @@ func TestWatchAcrossRestart(t *testing.T) {
 	srv := natstest.Start(t, dir, -1)
 	port := srv.Addr().(*net.TCPAddr).Port
 	box := newBox(t)
-	a := newStore(t, natstest.Connect(t, srv), box, Memory)
-	b := newStore(t, natstest.Connect(t, srv), box, Memory)
+	a := newStore(t, natstest.Connect(t, srv), box, natslog.Memory)
+	b := newStore(t, natstest.Connect(t, srv), box, natslog.Memory)
 	if _, _, err := chat.UpdateState(a, "room", seatAs("o", "alice")); err != nil {
 		t.Fatal(err)
 	}
