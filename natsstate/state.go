@@ -169,6 +169,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			History:     1,
 			Storage:     storage,
 			Replicas:    cfg.Replicas,
+			// Moved owner entries leave a purge marker (owners.go).
+			LimitMarkerTTL: ownerMarkerTTL,
 		},
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
