@@ -44,8 +44,9 @@
 // before it has beaten for a TTL itself (it may not have heard their
 // beats yet), nor while its own beats fail (it is more likely the one cut
 // off). A node that was taken for dead though alive (it could not reach
-// the store for a TTL) writes its entries back at its next Sweep, so its
-// members are shown away at worst for a moment, never removed while their
-// streams are open for long. A node that comes back under its name is a
+// the store for a TTL) writes its entries back at its next Sweep that
+// reaches the store: its members were shown away meanwhile, at worst, and
+// leave only if it stayed cut off for AwayTimeout, as a crashed node's
+// would. A node that comes back under its name is a
 // new run: its former run's entries are removed like a crashed node's.
 package chat
