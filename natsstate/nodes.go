@@ -14,6 +14,12 @@ import (
 // nodePrefix begins the key of each node's beat: node.<name>.
 const nodePrefix = "node."
 
+// nodeKeyTTL is how long the server keeps a node's key after its last beat
+// (a per-message TTL, which the bucket allows since it has a
+// LimitMarkerTTL): names of nodes that are gone, such as the default names
+// with a random suffix of earlier starts, do not pile up. Tests shorten it.
+var nodeKeyTTL = time.Hour
+
 var _ chat.NodeRegistry = (*Store)(nil)
 
 // nodeWatch is a Store's view of the nodes' beats: one KeyValue watcher of
@@ -41,7 +47,7 @@ type beat struct {
 }
 
 // Beat implements chat.NodeRegistry: it puts node (name/run) as the value
-// of the key node.<name>. now is not used: the server stamps each entry
+// of the key node.<name>, which the server removes nodeKeyTTL after. now is not used: the server stamps each entry
 // with its own clock (KeyValueEntry.Created), and Alive goes by that, so
 // that the nodes' clocks need not agree.
 func (s *Store) Beat(node string, _ time.Time) error {
@@ -60,8 +66,13 @@ func (s *Store) Beat(node string, _ time.Time) error {
 	ctx, cancel := s.context()
 	defer cancel()
 	var rev uint64
-	err = s.withBucket(ctx, func() (err error) {
-		rev, err = s.kv.Put(ctx, key, []byte(node))
+	err = s.withBucket(ctx, func() error {
+		// A publish to the key's subject, as KeyValue.Put makes, with a
+		// TTL, which Put cannot give.
+		ack, err := s.js.Publish(ctx, "$KV."+s.kvc.Bucket+"."+key, []byte(node), jetstream.WithMsgTTL(nodeKeyTTL))
+		if err == nil {
+			rev = ack.Sequence
+		}
 		return err
 	})
 	if err != nil {

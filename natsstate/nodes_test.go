@@ -130,3 +130,38 @@ func TestNodesAcrossRestart(t *testing.T) {
 		return errors.Join(a.Beat("a/2", time.Time{}), b.Beat("b/2", time.Time{}))
 	})
 }
+
+// A node's key goes once it has not beaten for nodeKeyTTL.
+func TestNodeKeyExpires(t *testing.T) {
+	defer func(d time.Duration) { nodeKeyTTL = d }(nodeKeyTTL)
+	nodeKeyTTL = time.Second // the server's TTLs count in whole seconds
+	srv := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, srv)
+	s := newStore(t, nc, newBox(t), natslog.Memory)
+	if err := s.Beat("gone/1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		_, err := kv.Get(context.Background(), "node.gone")
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("node.gone still there 10 s after its last beat: %v", err)
+		}
+	}
+	pollAlive(t, s, map[string]bool{}, func() error { return nil })
+}

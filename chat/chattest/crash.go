@@ -16,13 +16,31 @@ var errCrashed = errors.New("chattest: the node crashed")
 // node's process had died (kill -9), without Hub.Close and so without
 // ForgetNode or any other last word. The hub's follower goroutines then
 // only retry, failing, until the test's cleanup closes the hub. A state
-// that is a chat.NodeRegistry stays one.
+// that is a chat.NodeRegistry or a chat.OwnerIndex stays one.
 func crashable(l chat.Log, s chat.StateStore) (chat.Log, chat.StateStore, func()) {
 	ctx, crash := context.WithCancel(context.Background())
 	cl := &crashLog{log: l, dead: ctx}
 	cs := &crashState{state: s, dead: ctx}
-	if reg, ok := s.(chat.NodeRegistry); ok {
-		return cl, &crashRegistry{crashState: cs, reg: reg}, crash
+	reg, isReg := s.(chat.NodeRegistry)
+	ix, isIndex := s.(chat.OwnerIndex)
+	r, o := crashRegistry{reg: reg, dead: ctx}, crashOwners{ix: ix, dead: ctx}
+	switch {
+	case isReg && isIndex:
+		return cl, struct {
+			*crashState
+			crashRegistry
+			crashOwners
+		}{cs, r, o}, crash
+	case isReg:
+		return cl, struct {
+			*crashState
+			crashRegistry
+		}{cs, r}, crash
+	case isIndex:
+		return cl, struct {
+			*crashState
+			crashOwners
+		}{cs, o}, crash
 	}
 	return cl, cs, crash
 }
@@ -132,20 +150,46 @@ func (c *crashState) Watch(ctx context.Context, room string, fn func(chat.RoomSt
 }
 
 type crashRegistry struct {
-	*crashState
-	reg chat.NodeRegistry
+	reg  chat.NodeRegistry
+	dead context.Context
 }
 
-func (c *crashRegistry) Beat(node string, now time.Time) error {
+func (c crashRegistry) Beat(node string, now time.Time) error {
 	if err := alive(c.dead); err != nil {
 		return err
 	}
 	return c.reg.Beat(node, now)
 }
 
-func (c *crashRegistry) Alive(now time.Time, ttl time.Duration) (map[string]bool, bool, error) {
+func (c crashRegistry) Alive(now time.Time, ttl time.Duration) (map[string]bool, bool, error) {
 	if err := alive(c.dead); err != nil {
 		return nil, false, err
 	}
 	return c.reg.Alive(now, ttl)
+}
+
+type crashOwners struct {
+	ix   chat.OwnerIndex
+	dead context.Context
+}
+
+func (c crashOwners) AddRoom(owner, room string) error {
+	if err := alive(c.dead); err != nil {
+		return err
+	}
+	return c.ix.AddRoom(owner, room)
+}
+
+func (c crashOwners) Rooms(owner string) ([]string, chat.Revision, error) {
+	if err := alive(c.dead); err != nil {
+		return nil, 0, err
+	}
+	return c.ix.Rooms(owner)
+}
+
+func (c crashOwners) Move(old string, expect chat.Revision, new string, rooms []string) error {
+	if err := alive(c.dead); err != nil {
+		return err
+	}
+	return c.ix.Move(old, expect, new, rooms)
 }
