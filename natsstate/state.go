@@ -38,6 +38,25 @@
 // never comes back stays until NATS restarts (memory storage) or an
 // operator purges it.
 //
+// # Nodes
+//
+// The Store is also a chat.NodeRegistry (nodes.go), in the same bucket:
+// each node's Hub puts the key node.<name> (its Config.Node, which
+// chat.CheckNode keeps to one key token) every Config.NodeTTL/4, 2 s by
+// default, with the value <name>/<run>, the run being 16 random hex
+// digits drawn when the Hub started. One watcher of node.> per Store keeps
+// each name's newest beat and the server's time of it (the entry's
+// Created): a node is alive while its beat is less than the TTL (8 s by
+// default) older than the newest beat of any node, so only the NATS
+// server's clock counts, never the nodes'. Each beat is put with a TTL of
+// an hour (per-message TTL, nats-server 2.11, as the bucket's
+// LimitMarkerTTL), so the key of a node gone for an hour goes too (the
+// default node names, with a random suffix per start, would pile up
+// otherwise); a node that comes back under its name replaces the run in
+// its key. What NATS sees of nodes: their names, a random
+// run per start, which connection beats for which name, and the beats'
+// timing, which tells when a node started, stopped or stalled.
+//
 // # Limits
 //
 // MaxMembers and MaxOwnNames hold across the cluster: they are decided on
@@ -148,6 +167,8 @@ type Store struct {
 	cfg Config
 	kvc jetstream.KeyValueConfig
 	kv  jetstream.KeyValue
+
+	nodes nodeWatch // the nodes' beats (nodes.go)
 }
 
 var _ chat.StateStore = (*Store)(nil)
