@@ -42,6 +42,9 @@ import (
 // DefaultWatchQueue is Config.WatchQueue's default.
 const DefaultWatchQueue = 1024
 
+// minCheckTimeout is the least time a look at the stream's info may take.
+const minCheckTimeout = 500 * time.Millisecond
+
 // Stats are a Log's figures since it was made, for metrics.
 type Stats struct {
 	// AppendConflicts counts Appends that returned chat.ErrConflict: the
@@ -177,7 +180,8 @@ type follower struct {
 	// Only run's, once started:
 	cons              jetstream.Consumer
 	cc                jetstream.ConsumeContext
-	created           time.Time // the stream's, when last looked at
+	stopping          sync.WaitGroup // consumers being stopped
+	created           time.Time      // the stream's, when last looked at
 	first, last, msgs uint64
 
 	consumerMu sync.Mutex
@@ -261,6 +265,7 @@ func (l *Log) startFollower(ctx context.Context) (*follower, error) {
 	f.dropped, err = l.nc.Subscribe(l.cfg.Prefix+".dropped.*", f.onDropped)
 	if err != nil {
 		f.stopConsumer()
+		f.stopping.Wait()
 		return nil, fmt.Errorf("natslog: watch: %w", err)
 	}
 	go f.run()
@@ -327,21 +332,28 @@ func (f *follower) consume(ctx context.Context, from uint64) error {
 	return nil
 }
 
-// stopConsumer stops the current consumer, waits until it hands over
-// nothing more, and deletes it from the server (best effort: the server
-// forgets it after consumerIdle anyway).
+// stopConsumer stops the current consumer and deletes it from the server
+// (best effort: the server forgets it after consumerIdle anyway). It does
+// not wait: an ordered consumer that is making itself again on a stream
+// that is gone (a NATS restart) cannot be stopped until it has made
+// itself, which is seconds later once the stream is back (nats.go's
+// backoff); what it hands over meanwhile is of an older epoch. run waits
+// for every stop at its end (stopping).
 func (f *follower) stopConsumer() {
 	if f.cc == nil {
 		return
 	}
-	f.cc.Stop()
-	<-f.cc.Closed()
-	if info := f.cons.CachedInfo(); info != nil && !f.l.nc.IsClosed() {
-		ctx, cancel := context.WithTimeout(context.Background(), f.l.cfg.Timeout)
-		_ = f.l.js.DeleteConsumer(ctx, f.l.cfg.Stream, info.Name)
-		cancel()
-	}
+	cons, cc := f.cons, f.cc
 	f.cons, f.cc = nil, nil
+	f.stopping.Go(func() {
+		cc.Stop()
+		<-cc.Closed()
+		if info := cons.CachedInfo(); info != nil && !f.l.nc.IsClosed() {
+			ctx, cancel := context.WithTimeout(context.Background(), f.l.cfg.Timeout)
+			_ = f.l.js.DeleteConsumer(ctx, f.l.cfg.Stream, info.Name)
+			cancel()
+		}
+	})
 }
 
 // onMsg hands a message of the stream to the watches of its room. It
@@ -403,6 +415,7 @@ func (f *follower) run() {
 	defer func() {
 		f.dropped.Unsubscribe()
 		f.stopConsumer()
+		f.stopping.Wait()
 	}()
 	tick := time.NewTicker(f.l.cfg.WatchCheck)
 	defer tick.Stop()
@@ -437,7 +450,12 @@ func (f *follower) fail(err error) {
 // check looks at the stream's info (see the comment at the top). A NATS
 // that does not answer is waited for, as the consumer does.
 func (f *follower) check() {
-	ctx, cancel := context.WithTimeout(context.Background(), f.l.cfg.Timeout)
+	if !f.l.nc.IsConnected() {
+		return // a request now would wait in the reconnect buffer
+	}
+	// Not the full Timeout: a request sent as the connection drops is lost,
+	// and the next check, not this one, should see the server back.
+	ctx, cancel := context.WithTimeout(context.Background(), min(f.l.cfg.Timeout, max(f.l.cfg.WatchCheck, minCheckTimeout)))
 	defer cancel()
 	info, err := f.l.streamInfo(ctx)
 	if err != nil {
