@@ -11,9 +11,11 @@
 // record its id in the room, the member number, the client's message id as
 // given, the sealed bytes' size, and when it was stored (each message also
 // keeps the Nats-Expected-Last-Subject-Sequence header it was published
-// with: its predecessor's stream sequence); which connection appends,
-// reads and watches which room, and when. The sealed bytes themselves are
-// opaque (see chat and crypto).
+// with: its predecessor's stream sequence); which connection appends to
+// and reads which room, and when (a Watch's first read included), and that
+// a connection follows every room (one consumer per Log, whatever rooms it
+// watches); which room's token is dropped, and when. The sealed bytes
+// themselves are opaque (see chat and crypto).
 //
 // Ids stay consecutive per room whichever server appends: JetStream's
 // sequences count the whole stream, so each record carries its room id in
