@@ -80,6 +80,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var cl *cluster // nil: this node is alone
+	if o.cluster.url != "" {
+		if cl, err = joinCluster(ctx, o.cluster, o.history, box, log, 10*time.Second); err != nil {
+			return err
+		}
+		defer cl.close()
+	}
 
 	// ready is true from when the server serves to the start of its
 	// shutdown: what /readyz says.
@@ -88,18 +95,33 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// stopping ends as Shutdown begins: long responses (transcripts) stop.
 	stopping, stop := context.WithCancel(context.Background())
 	defer stop()
-	hcfg := handlers.Config{Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Ready: ready.Load, Stop: stopping}
+	isReady := func() bool { return ready.Load() && cl.connected() }
+	hcfg := handlers.Config{
+		Logger: log, Draining: &draining, Limits: lim, TrustedProxies: o.trustedProxies, HSTS: o.tls.hsts, Stop: stopping,
+		// Not ready without NATS: this node could neither post nor follow.
+		Ready: isReady,
+		// Owners are HMACs of the session under the master key: the same on
+		// every node, and no session id in any room's state.
+		Owner: func(session string) string { return box.Token("owner", session) },
+	}
 	var mtr *metrics.Metrics
 	if o.metricsAddr != "" {
 		mtr = metrics.New()
 		hcfg.OnPost, hcfg.OnStreamWrite = mtr.ObservePost, mtr.ObserveStreamWrite
 	}
 	streams := handlers.NewStreams(hcfg)
-	hub := chat.NewHub(box, chat.Config{
+	ccfg := chat.Config{
 		History: o.history, MaxRooms: o.maxRooms, MaxMembers: o.maxMembers,
 		MaxOwnNames: o.maxOwnNames, MaxReaders: o.maxStreams,
 		AwayTimeout: o.away, RoomIdle: o.roomIdle,
-	}, streams.Publish, nil)
+	}
+	if cl != nil {
+		cl.configure(&ccfg)
+	}
+	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
+	// Close stops following shared rooms and tells them this node keeps
+	// nobody present any more; for a lone node it does nothing.
+	defer hub.Close()
 	var admin *http.Server // the metrics address's, when it has its own
 	adminServed := make(chan error, 1)
 	if mtr != nil {
@@ -112,7 +134,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			// Up before the main address, so that an orchestrator probing
 			// here sees /readyz go from 503 to 200.
 			var addr net.Addr
-			admin, addr, err = serveMetrics(o.metricsAddr, handlers.Admin(mtr.Handler(), ready.Load), log, adminServed)
+			admin, addr, err = serveMetrics(o.metricsAddr, handlers.Admin(mtr.Handler(), isReady), log, adminServed)
 			if err != nil {
 				return err // names the flag and the address
 			}

@@ -38,7 +38,8 @@ type options struct {
 	// Files holding the master key and the one before it (keyfile.go).
 	masterKeyFile    string
 	oldMasterKeyFile string
-	tls              tlsOptions // HTTPS, ACME, --http-addr and HSTS (tls.go)
+	tls              tlsOptions     // HTTPS, ACME, --http-addr and HSTS (tls.go)
+	cluster          clusterOptions // --nats and its company (cluster.go)
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -81,6 +82,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key as hex or base64, mode 0600 or 0400 (make one: cloakroom keygen FILE); without it the key is random, for this process only")
 	fs.StringVar(&o.oldMasterKeyFile, "old-master-key-file", "", "after a rotation, the file of the key used before --master-key-file's: records sealed under it still open")
 	addTLSFlags(fs, &o.tls)
+	addClusterFlags(fs, &o.cluster)
 	// Every flag can also come from the environment, as CLOAKROOM_ and its
 	// name in capitals (CLOAKROOM_MAX_ROOMS); a flag on the command line wins.
 	var envErr error
@@ -113,6 +115,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, errors.New("per-client limits must be 0 (off) or positive")
 	}
 	if err := o.tls.check(len(o.trustedProxies) > 0); err != nil {
+		return o, err
+	}
+	if err := o.cluster.check(o.masterKeyFile); err != nil {
 		return o, err
 	}
 	return o, nil

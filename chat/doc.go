@@ -27,4 +27,14 @@
 // (Log.Watch), its own included, and keeps its copy of the state from the
 // store's Watch (StateStore.Watch). Which limits hold per node and which
 // across the cluster: see StateLimits.
+//
+// A browser's session renewal (Rebind) may happen on a node that serves
+// none of its other rooms. A shared node whose StateStore is also an
+// OwnerIndex records each browser join under its owner, and Rebind hands
+// the old owner's members to the new one in every room of that entry
+// through the store (the nodes serving them adopt the change as they
+// follow the state), then moves the entry. Without an index, Rebind
+// reaches the rooms this node serves only; past MaxOwnerRooms, the oldest
+// rooms of an entry are forgotten (see MaxOwnerRooms). The names a browser
+// left behind (Departed) stay on the node where it left.
 package chat

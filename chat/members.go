@@ -15,7 +15,9 @@ func (h *Hub) join(owner, roomName, name string, token Digest) (Member, error) {
 		return Member{}, err
 	}
 	var added Member
+	var joined string // the room's canonical name
 	err := h.withRoom(roomName, true, func(r *room, now time.Time) error {
+		joined = r.name
 		var seated StateMember
 		// A life another node ended meanwhile is errStaleLife, and withRoom
 		// looks the room up afresh, which begins its next one.
@@ -48,6 +50,10 @@ func (h *Hub) join(owner, roomName, name string, token Digest) (Member, error) {
 		}
 		return nil
 	})
+	if err == nil && token == (Digest{}) {
+		// A bot's owner is never renewed; a browser's is, on any node.
+		h.addOwnerRoom(owner, joined)
+	}
 	return added, err
 }
 
@@ -74,28 +80,34 @@ func (h *Hub) Leave(owner, roomName string, id uint64) error {
 
 // Rebind hands everything that owner old has (its members in every room,
 // and the names it left behind) to owner new. The web layer calls it when it
-// renews a browser's session id.
+// renews a browser's session id. A shared node with an OwnerIndex (see
+// owners.go) also does so in the rooms of old's index entry that other
+// nodes serve, and moves the entry to new; without one, it reaches only
+// the rooms this node serves. The names left behind stay per node.
 func (h *Hub) Rebind(old, new string) {
+	if old == new {
+		return
+	}
+	served := make(map[string]bool) // room → new owns members there after
 	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		if !r.closed {
 			// A failed update leaves the members with the old owner; the web
 			// layer's next renewal tries again.
-			_ = r.update(h, h.cfg.Now(), func(s *RoomState) error {
-				changed := false
-				for i := range s.Members {
-					if s.Members[i].Owner == old {
-						s.Members[i].Owner = new
-						changed = true
-					}
-				}
-				if !changed {
+			err := r.update(h, h.cfg.Now(), func(s *RoomState) error {
+				if !swapOwner(s, old, new) {
 					return ErrNoChange
 				}
 				return nil
 			})
+			if err == nil { // else, with an index, through the store below
+				served[r.name] = ownsMember(&r.state, new)
+			}
 		}
 		r.mu.Unlock()
+	}
+	if ix := h.owners(); ix != nil {
+		h.rebindIndexed(ix, old, new, served)
 	}
 	h.departedMu.Lock()
 	defer h.departedMu.Unlock()

@@ -195,14 +195,31 @@ func (h *Hub) followState(ctx context.Context, r *room) {
 
 // restart forgets a room whose life ended elsewhere, and, if it lives
 // again, serves its new life.
+//
+// A life that ended with members in it was lost, not dropped (a room is
+// dropped only empty): the store forgot it (a NATS restart with memory
+// storage, an operator's purge). Its readers are sent a reset at once
+// rather than at the room's next life, which may never come, so pages
+// reload; and each member's name is remembered as departed, so the page a
+// browser reloads into offers it again (Departed).
 func (h *Hub) restart(r *room, again bool) {
 	h.mu.Lock()
 	r.mu.Lock()
+	var lost []StateMember
 	if !r.closed && h.rooms[r.name] == r {
+		lost = r.state.Members
 		h.forget(r)
 	}
+	newest := r.newest
 	r.mu.Unlock()
 	h.mu.Unlock()
+	if len(lost) > 0 && !again {
+		now := h.cfg.Now()
+		for _, m := range lost {
+			h.rememberDeparture(m.Owner, r.name, m.Name, now)
+		}
+		h.publishOrdered(r, Delivery{Room: r.name, Event: Event{ID: newest, Kind: KindReset, Time: now}})
+	}
 	if !again {
 		return
 	}

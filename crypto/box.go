@@ -51,6 +51,8 @@ type Box struct {
 	// are a handful at most, so Open looks a record's key id up by scanning
 	// them, which costs less than hashing it for a map.
 	keys []*masterKey
+	// tokenKey is the current key's HMAC key for Token.
+	tokenKey []byte
 
 	sealFailures, openFailures atomic.Uint64 // see Stats
 }
@@ -101,6 +103,11 @@ func NewBox(current []byte, old ...[]byte) (*Box, error) {
 		}
 		b.keys = append(b.keys, k)
 	}
+	tk, err := hkdfExpand(b.keys[0].prk, tokenLabel, 32)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: derive keys: %w", err)
+	}
+	b.tokenKey = tk
 	return b, nil
 }
 

@@ -61,6 +61,11 @@ type Config struct {
 	// OnStreamWrite, when set, is told the frames of each live write to a
 	// reader (fanout.Config.OnWrite).
 	OnStreamWrite func(frames int)
+	// Owner, when set, maps a browser's session id to the owner its members
+	// belong to in chat (an HMAC of it under the master key in production:
+	// the same on every node, and no session id kept in a room's state); nil
+	// uses the session id itself.
+	Owner func(session string) string
 }
 
 func (c Config) withDefaults() Config {
@@ -95,6 +100,9 @@ func New(hub *chat.Hub, streams *Streams, cfg Config) *echo.Echo {
 	}
 	e.Use(securityHeaders(cfg.TrustedProxies, cfg.HSTS))
 	e.Use(crossOrigin(http.NewCrossOriginProtection()))
+	if cfg.Owner != nil {
+		e.Use(withOwner(cfg.Owner))
+	}
 
 	// HEAD is answered wherever GET is, with GET's status and headers and
 	// no body: net/http drops what a handler writes, and the event stream

@@ -14,9 +14,11 @@ import (
 )
 
 // A Store follows the bucket once, however many rooms it watches: one key
-// watcher on every room's key (room.>), started by the first Watch and
-// stopped with the last, hands each change to the watches of its room (a
-// follower). Each watch keeps only the newest change not yet passed on (a
+// watcher on every key, started by the first Watch and stopped with the
+// last, hands each change of a room's key to the watches of its room (a
+// follower). It watches the owner index's keys too and passes them over:
+// so it sees every change of the bucket's stream, which its silence check
+// below needs. Each watch keeps only the newest change not yet passed on (a
 // slot, overwritten), which Watch's contract allows, so the follower never
 // waits for a slow fn.
 //
@@ -112,7 +114,7 @@ func (w *keyWatch) take() (slot *entry, recheck bool, err error) {
 	return slot, recheck, err
 }
 
-// A follower is a Store's one key watcher on all its rooms' keys.
+// A follower is a Store's one key watcher on the whole bucket.
 type follower struct {
 	s      *Store
 	ctx    context.Context // the key watchers'; cancelled when run ends
@@ -225,12 +227,12 @@ func (s *Store) bucketInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
 	return info, err
 }
 
-// watch starts a key watcher on every room's key from the message after
-// info's last.
+// watch starts a key watcher on every key from the message after info's
+// last.
 func (f *follower) watch(info *jetstream.StreamInfo) error {
 	f.created, f.last, f.behind = info.Created, info.State.LastSeq, 0
 	f.handed.Store(info.State.LastSeq)
-	kw, err := f.s.kv.Watch(f.ctx, "room.>", jetstream.ResumeFromRevision(info.State.LastSeq+1))
+	kw, err := f.s.kv.WatchAll(f.ctx, jetstream.ResumeFromRevision(info.State.LastSeq+1))
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,19 @@
 // is a few dozen bytes sealed; one is kept per room name ever used, until
 // NATS restarts (memory storage) or an operator purges the bucket.
 //
+// The same bucket holds the owner index (chat.OwnerIndex, owners.go): one
+// key per browser session that joined a room, owner.<token>, the token
+// being Config.RoomToken of a NUL-prefixed owner (so never a room's token,
+// and never the owner itself). Its value, sealed like a state (for a label
+// no room can have), is the owner and the names of the rooms it joined,
+// oldest first, at most chat.MaxOwnerRooms. Each browser join rewrites its
+// session's entry (unless the room is already its newest); each session
+// renewal merges the entry into the new session's and purges the old key
+// at its revision, and the purge marker goes after a minute (the bucket's
+// LimitMarkerTTL, which needs nats-server 2.11). An entry of a browser that
+// never comes back stays until NATS restarts (memory storage) or an
+// operator purges it.
+//
 // # Limits
 //
 // MaxMembers and MaxOwnNames hold across the cluster: they are decided on
@@ -42,9 +55,16 @@
 // leave, open or close a tab, or go away (each is a write); which
 // connection (node) writes and reads which room (a Watch reads its key
 // when it starts; its changes come through the one key watcher on every
-// room's key). Not: room names, member
-// names, owners, bot token digests or presence values, which are all inside
-// the sealed value. Someone able to write to the bucket cannot forge a
+// key of the bucket). For the owner index: one
+// key per browser session that joined (so roughly how many browsers use
+// the chat), the size of each entry (about the number of rooms that
+// browser joined, up to chat.MaxOwnerRooms), and when it changes: at each
+// join of that browser into a room that is not its newest, and at each
+// renewal of its session, when one key is purged and another written at
+// once (which links the old session's key to the new one's, and so a
+// browser's joins over time). Not: room names, member names, owners, bot
+// token digests or presence values, which are all inside the sealed
+// values. Someone able to write to the bucket cannot forge a
 // state, but can put back an older sealed state of the same room (a
 // rollback) or delete a key (the room's state is lost, as after a restart).
 //
@@ -64,8 +84,9 @@
 // second time (a duplicate announcement, never a lost one).
 //
 // It is tested with nats-server v2.15.2, the version the tests embed; it
-// uses plain KeyValue Get, Create, Update and Watch, nothing that natslog's
-// minimum (2.11) lacks.
+// uses KeyValue Get, Create, Update, Watch and Purge with a marker TTL
+// (LimitMarkerTTL, new in 2.11), nothing that natslog's minimum (2.11)
+// lacks.
 package natsstate
 
 import (
@@ -181,6 +202,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			History:     1,
 			Storage:     storage,
 			Replicas:    cfg.Replicas,
+			// Moved owner entries leave a purge marker (owners.go).
+			LimitMarkerTTL: ownerMarkerTTL,
 		},
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)

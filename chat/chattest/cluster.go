@@ -2,6 +2,8 @@ package chattest
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,8 +26,11 @@ type NewBackends func(t *testing.T, n int) (logs []chat.Log, states []chat.State
 // is announced once; a room dropped on one node begins its next life above
 // its floor on another; and a join left pending by a node that crashed
 // before appending it is appended once, by the others, after the repair
-// grace; a bot's secret works on every node serving its room; and the
-// member list other nodes' readers are sent follows the shared state.
+// grace; a bot's secret works on every node serving its room; the
+// member list other nodes' readers are sent follows the shared state; and
+// a browser's session renewal on one node moves its members in rooms only
+// other nodes serve, through the owner index (the first node's StateStore
+// must be a chat.OwnerIndex too).
 func TestCluster(t *testing.T, newBackends NewBackends) {
 	tests := []struct {
 		name string
@@ -39,6 +44,9 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 		{"a bot's secret works on another node", testBearerThere},
 		{"presence decided on one node reaches the other's readers", testPresenceThere},
 		{"a node that closes keeps no member present", testCloseForgetsNode},
+		{"a renewal on one node moves the owner's members on another", testRebindThere},
+		{"one owner joining on two nodes at once", testOwnerJoinsRace},
+		{"an owner's entry past its bound", testOwnerEntryBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,4 +425,112 @@ func testCloseForgetsNode(t *testing.T, c *cluster) {
 	if s.Members[0].Shown != chat.Away {
 		t.Errorf("alice shown %v after the grace, want away", s.Members[0].Shown)
 	}
+}
+
+// ownerIndex returns the cluster's owner index, or fails the test.
+func (c *cluster) ownerIndex(t *testing.T) chat.OwnerIndex {
+	t.Helper()
+	ix, ok := c.state.(chat.OwnerIndex)
+	if !ok {
+		t.Fatalf("the StateStore %T is no chat.OwnerIndex", c.state)
+	}
+	return ix
+}
+
+// postAs checks that owner can post as member id in room on h, or cannot
+// (chat.ErrNotMember).
+func postAs(t *testing.T, h *chat.Hub, owner, room string, id uint64, can bool) {
+	t.Helper()
+	_, err := h.Post(owner, room, id, "hi from "+owner, "")
+	switch {
+	case can && err != nil:
+		t.Errorf("%s posts in %s: %v", owner, room, err)
+	case !can && !errors.Is(err, chat.ErrNotMember):
+		t.Errorf("%s posts in %s: %v, want %v", owner, room, err, chat.ErrNotMember)
+	}
+}
+
+func testRebindThere(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	ix := c.ownerIndex(t)
+	alice := mustJoin(t, a.hub, "o", "room-a", "alice") // only a serves room-a
+	mustJoin(t, b.hub, "o", "room-b", "alice")
+	b.hub.Rebind("o", "o2") // the browser's session renewed on b
+	if n := b.hub.Rooms(); n != 1 {
+		t.Errorf("b serves %d rooms after the renewal, want 1 (room-b)", n)
+	}
+	// The new owner first: once a has read the state for it, the old one
+	// is refused there too, not only in the store.
+	postAs(t, a.hub, "o2", "room-a", alice.ID, true)
+	postAs(t, a.hub, "o", "room-a", alice.ID, false)
+	if rooms, rev, err := ix.Rooms("o"); err != nil || len(rooms) != 0 || rev != 0 {
+		t.Errorf("the old owner's entry after the renewal: %v at %d (%v), want none", rooms, rev, err)
+	}
+	rooms, _, err := ix.Rooms("o2")
+	must(t, err)
+	if diff := cmp.Diff([]string{"room-a", "room-b"}, rooms); diff != "" {
+		t.Errorf("the new owner's rooms (-want +got):\n%s", diff)
+	}
+}
+
+func testOwnerJoinsRace(t *testing.T, c *cluster) {
+	const each = 4
+	var want []string
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, n := range c.nodes {
+		for k := range each {
+			room := "n" + string(rune('a'+i)) + "-" + string(rune('0'+k))
+			want = append(want, room)
+			wg.Go(func() {
+				<-start
+				if _, err := n.hub.Join("o", room, "alice"); err != nil {
+					t.Errorf("Join %s: %v", room, err)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	got, _, err := c.ownerIndex(t).Rooms("o")
+	must(t, err)
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the owner's rooms after joins on both nodes at once (-want +got):\n%s", diff)
+	}
+}
+
+func testOwnerEntryBound(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	ix := c.ownerIndex(t)
+	addStale := func(owner, prefix string) {
+		t.Helper()
+		for k := range chat.MaxOwnerRooms {
+			must(t, ix.AddRoom(owner, fmt.Sprintf("%s-%d", prefix, k)))
+		}
+	}
+	// Rooms never held (or left, or dropped) fill the entry; the join
+	// makes room-a the newest and drops the oldest.
+	addStale("o", "stale")
+	alice := mustJoin(t, a.hub, "o", "room-a", "alice")
+	rooms, _, err := ix.Rooms("o")
+	must(t, err)
+	if len(rooms) != chat.MaxOwnerRooms || rooms[0] != "stale-1" || rooms[len(rooms)-1] != "room-a" {
+		t.Fatalf("the entry holds %d rooms from %q to %q, want %d from stale-1 to room-a", len(rooms), rooms[0], rooms[len(rooms)-1], chat.MaxOwnerRooms)
+	}
+	// A renewal moves what it finds and leaves the stale rooms behind.
+	b.hub.Rebind("o", "o2")
+	postAs(t, a.hub, "o2", "room-a", alice.ID, true)
+	rooms, _, err = ix.Rooms("o2")
+	must(t, err)
+	if diff := cmp.Diff([]string{"room-a"}, rooms); diff != "" {
+		t.Errorf("the new owner's rooms (-want +got):\n%s", diff)
+	}
+	// Past the bound, room-a falls out of the entry: a renewal on a node
+	// that does not serve it misses it, and the member stays with o2.
+	addStale("o2", "later")
+	b.hub.Rebind("o2", "o3")
+	postAs(t, a.hub, "o3", "room-a", alice.ID, false)
+	postAs(t, a.hub, "o2", "room-a", alice.ID, true)
 }
