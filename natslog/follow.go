@@ -36,8 +36,13 @@ import (
 // newest record. Drop announces the room it purged (a plain NATS message
 // on <prefix>.dropped.<token>, not kept), so the watchers of an idle room
 // learn of it at once even if other rooms' appends hide the purge in the
-// count. A purge by an operator of one quiet room that appends elsewhere
-// hide is noticed at the room's next record.
+// count. An operator's purge of one quiet room, hidden in the count by
+// appends to other rooms, is noticed at that room's next record.
+//
+// The price: a node receives every room's records, those of rooms it does
+// not serve too (sealed; passed over unopened), so N nodes get N copies
+// of every record. A consumer per served room would send each node only
+// its rooms' records, at a consumer and a few goroutines per room.
 
 // DefaultWatchQueue is Config.WatchQueue's default.
 const DefaultWatchQueue = 1024
@@ -364,6 +369,11 @@ func (f *follower) onMsg(epoch uint64, m jetstream.Msg) {
 	if err != nil {
 		return // not a consumer's message: nothing to follow
 	}
+	l.fmu.RLock()
+	defer l.fmu.RUnlock()
+	if epoch != f.epoch {
+		return // a replaced consumer's
+	}
 	l.stats.followPending.Store(meta.NumPending)
 	f.consumerMu.Lock()
 	if f.consumer != "" && meta.Consumer != f.consumer {
@@ -371,13 +381,9 @@ func (f *follower) onMsg(epoch uint64, m jetstream.Msg) {
 	}
 	f.consumer = meta.Consumer
 	f.consumerMu.Unlock()
-
-	subj := m.Subject()
-	l.fmu.RLock()
-	defer l.fmu.RUnlock()
-	ws := f.rooms[subj]
-	if epoch != f.epoch || len(ws) == 0 {
-		return
+	ws := f.rooms[m.Subject()]
+	if len(ws) == 0 {
+		return // a room this node does not watch
 	}
 	it := item{stored: stored{seq: meta.Sequence.Stream}}
 	if it.rec, err = decode(m.Data()); err != nil {
