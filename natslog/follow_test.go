@@ -236,6 +236,9 @@ func TestRestartResetsEveryWatcher(t *testing.T) {
 	for _, w := range watches {
 		receive(t, w.recs, 3)
 	}
+	// A watcher of an empty room has nothing to lose: it stays, and keeps
+	// the follower that serves the new stream.
+	quiet := watchRooms(t, b, []string{"quiet"})[0]
 
 	s.Shutdown()
 	s.WaitForShutdown()
@@ -263,6 +266,12 @@ func TestRestartResetsEveryWatcher(t *testing.T) {
 		if _, ok, err := a.Append(room, 4, chat.Record{ID: 5, Member: 1, Sealed: []byte("later")}); err != nil || !ok {
 			t.Fatalf("%s: second Append after the restart: %v, %v", room, ok, err)
 		}
+	}
+	if _, ok, err := a.Append("quiet", 0, chat.Record{ID: 1, Member: 1, Sealed: []byte("first")}); err != nil || !ok {
+		t.Fatalf("quiet: Append after the restart: %v, %v", ok, err)
+	}
+	if diff := cmp.Diff([]uint64{1}, recIDs(receive(t, quiet.recs, 1))); diff != "" {
+		t.Errorf("the quiet room's watcher across the restart (-want +got):\n%s", diff)
 	}
 	for _, w := range again {
 		if diff := cmp.Diff(span(4, 5), recIDs(receive(t, w.recs, 2))); diff != "" {
