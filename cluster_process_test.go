@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -99,6 +100,7 @@ func (n *natsProcess) url() string { return "nats://" + n.addr }
 // nodeProcess is one cloakroom process serving on a free port.
 type nodeProcess struct {
 	name, base string
+	metrics    string // the metrics server's base URL, with --metrics-addr
 	cmd        *exec.Cmd
 	out        *logBuffer // stderr: the log
 }
@@ -131,27 +133,39 @@ func startNode(t *testing.T, name, natsURL, keyFile string, flags ...string) *no
 			t.Logf("%s's log:\n%s", name, n.out)
 		}
 	})
-	type firstLine struct {
-		text string
-		err  error
+	// The first lines say where it serves metrics (with --metrics-addr)
+	// and where it listens.
+	type firstLines struct {
+		metrics, base string
+		err           error
 	}
-	got := make(chan firstLine, 1)
+	got := make(chan firstLines, 1)
+	lines := bufio.NewReader(stdout)
 	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		got <- firstLine{line, err}
+		var fl firstLines
+		for fl.base == "" && fl.err == nil {
+			var line string
+			line, fl.err = lines.ReadString('\n')
+			line = strings.TrimSpace(line)
+			if m, ok := strings.CutPrefix(line, "Metrics are served on "); ok {
+				fl.metrics = strings.TrimSuffix(m, "/metrics")
+			}
+			_, fl.base, _ = strings.Cut(line, "listening on ")
+		}
+		got <- fl
 	}()
-	var line firstLine
+	var fl firstLines
 	select {
-	case line = <-got:
+	case fl = <-got:
 	case <-time.After(time.Minute):
 		n.kill()
 		t.Fatalf("%s did not say where it listens within a minute; its log:\n%s", name, n.out)
 	}
-	_, n.base, _ = strings.Cut(strings.TrimSpace(line.text), "listening on ")
-	if line.err != nil || n.base == "" {
-		t.Fatalf("%s did not start: %q %v\n%s", name, line.text, line.err, n.out)
+	if fl.err != nil {
+		t.Fatalf("%s did not start: %v\n%s", name, fl.err, n.out)
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	n.base, n.metrics = fl.base, fl.metrics
+	go func() { _, _ = io.Copy(io.Discard, lines) }()
 	return n
 }
 
@@ -319,6 +333,7 @@ func postBot(base, room, token, text string) (uint64, int) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Idempotency-Key", strings.ReplaceAll(text, " ", "_")) // the client message id: a resend is stored once
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return 0, 0
@@ -402,7 +417,7 @@ func TestClusterOfProcesses(t *testing.T) {
 	}
 	ns := startNATS(t, natsBin, "127.0.0.1:0")
 	keyFile, _ := makeKeyFile(t, t.TempDir(), "master.key")
-	n1 := startNode(t, "node1", ns.url(), keyFile)
+	n1 := startNode(t, "node1", ns.url(), keyFile, "--metrics-addr", "127.0.0.1:0")
 	n2 := startNode(t, "node2", ns.url(), keyFile)
 	n3 := startNode(t, "node3", ns.url(), keyFile)
 
@@ -419,35 +434,65 @@ func TestClusterOfProcesses(t *testing.T) {
 		tokA = joinBot(t, n1.base, room, "ann")
 		tokB := joinBot(t, n2.base, room, "ben")
 
-		const perPoster = 60
+		// ben posts on node 2 and kills it after 30 posts, mid-stream; ann
+		// posts on node 1 all along, and 20 more after the kill.
+		const beforeKill, afterKill = 30, 20
 		var mu sync.Mutex
 		posted := map[string]uint64{} // text → id, for every post answered 201
+		var refused atomic.Int64      // 503s, sent again
 		var wg sync.WaitGroup
 		killed := make(chan struct{})
-		poster := func(base, token, who string, killAt int) {
-			defer wg.Done()
-			for i := range perPoster {
-				if i == killAt {
-					n2.kill()
-					close(killed)
-				}
-				text := fmt.Sprintf("%s-%d", who, i)
-				id, status := postBot(base, room, token, text)
-				if status == 0 && base == n2.base {
-					return // node 2 is dead
-				}
-				if status != http.StatusCreated {
-					t.Errorf("post %s on %s: status %d", text, base, status)
-					return
-				}
-				mu.Lock()
-				posted[text] = id
-				mu.Unlock()
+		var kill sync.Once
+		killNode2 := func() {
+			kill.Do(func() {
+				n2.kill()
+				close(killed)
+			})
+		}
+		// post sends one post and keeps its id; false if it failed.
+		post := func(base, token, text string) bool {
+			id, status := postBot(base, room, token, text)
+			// A post that lost too many races is refused with 503; the bot
+			// sends it again under the same client id, as a bot should,
+			// and it is stored once.
+			for try := 0; status == http.StatusServiceUnavailable && try < 5; try++ {
+				refused.Add(1)
+				time.Sleep(100 * time.Millisecond)
+				id, status = postBot(base, room, token, text)
 			}
+			if status != http.StatusCreated {
+				t.Errorf("post %s on %s: status %d", text, base, status)
+				return false
+			}
+			mu.Lock()
+			posted[text] = id
+			mu.Unlock()
+			return true
 		}
 		wg.Add(2)
-		go poster(n1.base, tokA, "ann", perPoster/2) // ann kills node 2 half-way
-		go poster(n2.base, tokB, "ben", -1)
+		go func() {
+			defer wg.Done()
+			defer killNode2() // also if a post failed
+			for i := range beforeKill {
+				if !post(n2.base, tokB, fmt.Sprintf("ben-%d", i)) {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			extra := 0
+			for i := 0; extra < afterKill; i++ {
+				select {
+				case <-killed:
+					extra++
+				default:
+				}
+				if !post(n1.base, tokA, fmt.Sprintf("ann-%d", i)) {
+					return
+				}
+			}
+		}()
 		<-killed
 		// Node 2's reader was cut mid-stream: it resumes on node 3 from the
 		// last event it was sent.
@@ -493,10 +538,11 @@ func TestClusterOfProcesses(t *testing.T) {
 				t.Errorf("post %q answered id %d, delivered as %d", text, id, seen[text])
 			}
 		}
-		if len(posted) < perPoster+2 {
+		if len(posted) < beforeKill+afterKill+1 {
 			t.Errorf("only %d posts were answered 201", len(posted))
 		}
-		t.Logf("%d events from ids %d to %d; node 2 died after %d of its reader's events", len(all), joinID, newest, len(before))
+		t.Logf("%d events from ids %d to %d; node 2 died after %d of its reader's events; %d posts refused with 503 and sent again",
+			len(all), joinID, newest, len(before), refused.Load())
 	})
 	if t.Failed() {
 		return
@@ -531,6 +577,24 @@ func TestClusterOfProcesses(t *testing.T) {
 				t.Errorf("race %d (%q on node 1, %q on node 3): statuses %v, want one 303 and one 409", i, pair[0], pair[1], status)
 			}
 		}
+	})
+
+	t.Run("node 1's metrics show its NATS figures", func(t *testing.T) {
+		x := scrapeMetrics(t, n1.metrics)
+		for _, k := range []string{
+			"cloakroom_nats_connected", "cloakroom_nats_append_conflicts_total", "cloakroom_nats_state_conflicts_total",
+			"cloakroom_nats_follow_pending", "cloakroom_nats_follow_resets_total{of=stream}", "cloakroom_nats_follow_resets_total{of=bucket}",
+			"cloakroom_nats_watch_overflows_total",
+		} {
+			if _, ok := x.series[k]; !ok {
+				t.Errorf("no %s in node 1's metrics", k)
+			}
+		}
+		if v := x.series["cloakroom_nats_connected"]; v != 1 {
+			t.Errorf("cloakroom_nats_connected = %v, want 1", v)
+		}
+		t.Logf("node 1: %v append conflicts, %v state conflicts, follow pending %v",
+			x.series["cloakroom_nats_append_conflicts_total"], x.series["cloakroom_nats_state_conflicts_total"], x.series["cloakroom_nats_follow_pending"])
 	})
 
 	c := cookieClient(t)
@@ -593,6 +657,9 @@ func TestClusterOfProcesses(t *testing.T) {
 		// bad token: 503 with Retry-After.
 		if _, status := postBot(n1.base, room, tokA, "while NATS is down"); status != http.StatusServiceUnavailable {
 			t.Errorf("a post while NATS is down: status %d, want 503", status)
+		}
+		if v := scrapeMetrics(t, n1.metrics).series["cloakroom_nats_connected"]; v != 0 {
+			t.Errorf("cloakroom_nats_connected = %v while NATS is down, want 0", v)
 		}
 		ns = startNATS(t, natsBin, ns.addr) // same address, empty store
 		waitReady(t, n1.base, true)

@@ -125,7 +125,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var admin *http.Server // the metrics address's, when it has its own
 	adminServed := make(chan error, 1)
 	if mtr != nil {
-		if err := mtr.Register(metrics.Sources{Chat: hub.Stats, Streams: streams.Stats, Limits: lim.Stats, Crypto: box.Stats}); err != nil {
+		src := metrics.Sources{Chat: hub.Stats, Streams: streams.Stats, Limits: lim.Stats, Crypto: box.Stats}
+		if cl != nil {
+			src.Log, src.State, src.Connected = cl.log.Stats, cl.state.Stats, cl.connected
+		}
+		if err := mtr.Register(src); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		if sameAddr(o.metricsAddr, o.addr) {

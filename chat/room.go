@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -141,7 +142,14 @@ func (r *room) find(h *Hub, owner string, id uint64, now time.Time) (StateMember
 
 // maxConflicts bounds how often append takes a fresh id because the log
 // moved on (another server appended first) before it gives up.
-const maxConflicts = 8
+const maxConflicts = 32
+
+// conflictBackoff is the wait before retry tries+1 (tries ≥ 1) of an
+// append that lost a compare-and-set: random, below 100 µs·2^tries and
+// below 4 ms.
+func conflictBackoff(tries int) time.Duration {
+	return rand.N(min(100*time.Microsecond<<min(tries, 10), 4*time.Millisecond))
+}
 
 // append seals ev as the room's next event, appends it to the log and
 // queues it for publishing (Hub.deliver). It is called with r.mu held,
@@ -184,6 +192,17 @@ func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 		if tries == maxConflicts {
 			return Event{}, false, ErrLogBusy
 		}
+		// The first retry goes at once, for the id the log read when it
+		// refused. Two nodes whose posts keep meeting would meet again at
+		// once, though: later retries wait a random while, growing with
+		// each loss, and then read the newest id afresh (after the wait,
+		// not before it, or the wait itself would make it stale).
+		var ce *ConflictError
+		if tries == 0 && errors.As(err, &ce) {
+			r.newest = ce.Newest
+			continue
+		}
+		time.Sleep(conflictBackoff(tries))
 		_, newest, ok, err := h.log.Bounds(r.name)
 		if err != nil {
 			return Event{}, false, fmt.Errorf("append event: %w", err)

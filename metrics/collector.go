@@ -14,6 +14,9 @@ type collector struct {
 	cutOff, resets             *prometheus.Desc
 	refused                    *prometheus.Desc
 	sealFailures, openFailures *prometheus.Desc
+
+	natsConnected, appendConflicts, stateConflicts *prometheus.Desc
+	followPending, followResets, watchOverflows    *prometheus.Desc
 }
 
 // The label values of cloakroom_requests_refused_total: each limit's flag.
@@ -55,6 +58,19 @@ func newCollector(src Sources) *collector {
 			"limit"),
 		sealFailures: desc("cloakroom_seal_failures_total", "Events that could not be sealed (encrypted) for storing."),
 		openFailures: desc("cloakroom_open_failures_total", "Stored records that failed to open (authenticate and decrypt)."),
+
+		natsConnected: desc("cloakroom_nats_connected", "1 while the node has a connection to NATS (--nats), else 0; /readyz is 503 at 0."),
+		appendConflicts: desc("cloakroom_nats_append_conflicts_total",
+			"Appends to a room's stream subject refused because another node appended first (compare-and-set on the subject's last sequence); each is retried under the next id, up to 8 times, then the post is answered 503."),
+		stateConflicts: desc("cloakroom_nats_state_conflicts_total",
+			"Updates of a room's state in the key-value bucket refused because another node changed it first (compare-and-set on the key's revision); each is decided again on the newer state."),
+		followPending: desc("cloakroom_nats_follow_pending",
+			"Messages of the rooms' stream this node's follower had still to receive when it got its last one: how far behind the stream this node's readers are."),
+		followResets: desc("cloakroom_nats_follow_resets_total",
+			"Fresh starts of a follower (of the stream, or of the bucket): a reconnection, a missed message, or the stream or bucket found made again after a NATS restart.",
+			"of"),
+		watchOverflows: desc("cloakroom_nats_watch_overflows_total",
+			"Rooms whose records came faster than this node published them: the room's queue was dropped and read again from the stream."),
 	}
 }
 
@@ -65,6 +81,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.rooms, c.members, c.streams, c.joins, c.posts,
 		c.deliveries, c.backlog, c.bytes, c.cutOff, c.resets,
 		c.refused, c.sealFailures, c.openFailures,
+		c.natsConnected, c.appendConflicts, c.stateConflicts,
+		c.followPending, c.followResets, c.watchOverflows,
 	} {
 		ch <- d
 	}
@@ -118,5 +136,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		s := c.src.Crypto()
 		counter(c.sealFailures, s.SealFailures)
 		counter(c.openFailures, s.OpenFailures)
+	}
+	if c.src.Connected != nil {
+		connected := 0
+		if c.src.Connected() {
+			connected = 1
+		}
+		gauge(c.natsConnected, connected)
+	}
+	if c.src.Log != nil {
+		s := c.src.Log()
+		counter(c.appendConflicts, s.AppendConflicts)
+		gauge(c.followPending, int(min(s.FollowPending, 1<<53)))
+		counter(c.followResets, s.FollowResets, "stream")
+		counter(c.watchOverflows, s.WatchOverflows)
+	}
+	if c.src.State != nil {
+		s := c.src.State()
+		counter(c.stateConflicts, s.UpdateConflicts)
+		counter(c.followResets, s.FollowResets, "bucket")
 	}
 }

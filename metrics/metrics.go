@@ -24,6 +24,8 @@ import (
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/fanout"
 	"github.com/cloakroom/cloakroom/limits"
+	"github.com/cloakroom/cloakroom/natslog"
+	"github.com/cloakroom/cloakroom/natsstate"
 )
 
 // Metrics is a registry of Cloakroom's metrics. Its methods are safe for
@@ -83,6 +85,11 @@ type Sources struct {
 	Streams func() fanout.Stats
 	Limits  func() limits.Stats
 	Crypto  func() crypto.Stats
+	// With --nats: the node's view of the shared stream and bucket, and
+	// whether it has a NATS connection now. Nil for a lone node.
+	Log       func() natslog.Stats
+	State     func() natsstate.Stats
+	Connected func() bool
 }
 
 // Register adds the metrics read from src. Call it once.

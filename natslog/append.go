@@ -48,7 +48,7 @@ func (l *Log) append(room string, expect uint64, rec chat.Record) (chat.Record, 
 		return chat.Record{}, false, err
 	}
 	if held && head.rec.ID != expect {
-		return chat.Record{}, false, chat.ErrConflict
+		return chat.Record{}, false, &chat.ConflictError{Newest: head.rec.ID}
 	}
 	if rec.CID != "" {
 		if found, ok, err := idx.lookup(ctx, l, subj, head, held, rec.CID); err != nil {
