@@ -228,7 +228,9 @@ func (r *result) line() string {
 	} else if s != nil {
 		fmt.Fprintf(&b, " | server: %s", s.SampleError)
 	}
-	fmt.Fprintf(&b, " | generator CPU %.0f%% of %d core(s)", r.Generator.CPUPc, r.Generator.Cores)
+	if r.Kind != kindMemory { // a memory run has no window
+		fmt.Fprintf(&b, " | generator CPU %.0f%% of %d core(s)", r.Generator.CPUPc, r.Generator.Cores)
+	}
 	if m := r.Machine; m != nil {
 		fmt.Fprintf(&b, " | others %.0f%% of a core", m.OthersCPUPc)
 		if m.StealPc >= 1 {
@@ -236,6 +238,10 @@ func (r *result) line() string {
 		}
 	}
 	for _, p := range r.Procs {
+		if r.Kind == kindMemory {
+			fmt.Fprintf(&b, " | %s RSS %.0f MiB", p.Name, p.RSSMiB)
+			continue
+		}
 		fmt.Fprintf(&b, " | %s CPU %.0f%% RSS %.0f MiB", p.Name, p.CPUPc, p.RSSMiB)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Counters)) {
