@@ -36,8 +36,10 @@ func TestMain(m *testing.M) {
 	// goleak's Cleanup takes the place of its os.Exit, so it exits itself.
 	// Pebble (acme_test.go) keeps its validation authority's task loop.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"), goleak.Cleanup(func(code int) {
-		if binaryDir != "" {
-			os.RemoveAll(binaryDir)
+		for _, dir := range []string{binaryDir, natsDir} {
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
 		}
 		os.Exit(code)
 	}))

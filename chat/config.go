@@ -23,8 +23,11 @@ type Config struct {
 	// State keeps the rooms' states (members, names, presence, lives);
 	// nil is a new MemoryStateStore.
 	State StateStore
-	// Node names this node in the RoomState's Keep entries; "" is "node".
-	// Nodes sharing a State must have distinct names.
+	// Node names this node in the RoomState's Keep entries (with the run
+	// of the Hub: see NodeRegistry) and in a NodeRegistry; "" is "node".
+	// It is 1 to 64 of A-Z, a-z, 0-9, '-' and '_' (CheckNode), so that it
+	// is one NATS key token. Nodes sharing a State must have distinct
+	// names.
 	Node string
 	// Shared says that Log and State are shared with other nodes: this
 	// node then follows each room it serves through Log.Watch and
@@ -34,6 +37,10 @@ type Config struct {
 	// RepairGrace is how old a Pending transition must be before a node
 	// that did not decide it appends it (see Repair).
 	RepairGrace time.Duration
+	// NodeTTL is how long a shared node whose State is a NodeRegistry may
+	// go without a beat before the others take it for dead and stop
+	// counting its streams (see Sweep); it beats every NodeTTL/4.
+	NodeTTL time.Duration
 }
 
 // Defaults for Config.
@@ -48,6 +55,7 @@ const (
 	DefaultPresenceDebounce = 2 * time.Second
 	DefaultRoomIdle         = 10 * time.Minute
 	DefaultRepairGrace      = 10 * time.Second
+	DefaultNodeTTL          = 8 * time.Second
 	DefaultNode             = "node"
 )
 
@@ -90,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RepairGrace <= 0 {
 		c.RepairGrace = DefaultRepairGrace
+	}
+	if c.NodeTTL <= 0 {
+		c.NodeTTL = DefaultNodeTTL
 	}
 	if c.Now == nil {
 		c.Now = time.Now

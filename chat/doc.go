@@ -37,4 +37,26 @@
 // reaches the rooms this node serves only; past MaxOwnerRooms, the oldest
 // rooms of an entry are forgotten (see MaxOwnerRooms). The names a browser
 // left behind (Departed) stay on the node where it left.
+//
+// # Nodes that crash
+//
+// A member is present while some node keeps a stream of theirs open: the
+// RoomState records it per node (StateMember.Keep), keyed by the node's
+// name (Config.Node, which CheckNode keeps to 1–64 of A-Z, a-z, 0-9, '-'
+// and '_') and the run of its Hub (random, per start). A node that shuts
+// down cleanly (Hub.Close) removes its entries; one that crashes cannot.
+// So when the StateStore is a NodeRegistry (MemoryStateStore, natsstate),
+// each shared node beats every Config.NodeTTL/4 from Sweep, and removes,
+// from the rooms it serves, the entries of nodes that have not beaten for
+// Config.NodeTTL (8 s by default): their members then go the usual way,
+// shown away after PresenceGrace and leaving after AwayTimeout, announced
+// once by the node whose update wins. A node takes no other for dead
+// before it has beaten for a TTL itself (it may not have heard their
+// beats yet), nor while its own beats fail (it is more likely the one cut
+// off). A node that was taken for dead though alive (it could not reach
+// the store for a TTL) writes its entries back at its next Sweep that
+// reaches the store: its members were shown away meanwhile, at worst, and
+// leave only if it stayed cut off for AwayTimeout, as a crashed node's
+// would. A node that comes back under its name is a
+// new run: its former run's entries are removed like a crashed node's.
 package chat

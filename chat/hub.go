@@ -39,6 +39,7 @@ type Hub struct {
 	closed   bool // Close was called: start no more followers
 
 	following sync.WaitGroup // the followers of shared rooms (Hub.follow)
+	live      liveness       // this run's name in Keep entries, and its beats (sweep.go)
 
 	departedMu sync.Mutex
 	departed   map[departure]departed

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // MemoryStateStore is the StateStore of a single node: each room's state in
@@ -16,6 +17,14 @@ type MemoryStateStore struct {
 	last  Revision // of the newest write to any room, as a stream's sequence
 	rooms map[string]memState
 	wake  map[string]chan struct{} // closed and replaced at each write of the room
+	nodes map[string]memBeat       // the newest beat per node name (NodeRegistry)
+}
+
+// A memBeat is a node's newest beat: its run, and when, on the beater's
+// clock.
+type memBeat struct {
+	node string
+	at   time.Time
 }
 
 type memState struct {
@@ -23,7 +32,10 @@ type memState struct {
 	rev   Revision
 }
 
-var _ StateStore = (*MemoryStateStore)(nil)
+var (
+	_ StateStore   = (*MemoryStateStore)(nil)
+	_ NodeRegistry = (*MemoryStateStore)(nil)
+)
 
 // NewMemoryStateStore returns an empty store.
 func NewMemoryStateStore() *MemoryStateStore {
@@ -128,4 +140,33 @@ func (m *MemoryStateStore) Watch(ctx context.Context, room string, fn func(RoomS
 		case <-ch:
 		}
 	}
+}
+
+// Beat implements NodeRegistry, on the clock of the Hubs that beat (which
+// share one clock when they share one MemoryStateStore, in one process).
+func (m *MemoryStateStore) Beat(node string, now time.Time) error {
+	name, _, err := SplitNode(node)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = make(map[string]memBeat)
+	}
+	m.nodes[name] = memBeat{node: node, at: now}
+	return nil
+}
+
+// Alive implements NodeRegistry: it always knows.
+func (m *MemoryStateStore) Alive(now time.Time, ttl time.Duration) (map[string]bool, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	alive := make(map[string]bool)
+	for _, b := range m.nodes {
+		if now.Sub(b.at) < ttl {
+			alive[b.node] = true
+		}
+	}
+	return alive, true, nil
 }

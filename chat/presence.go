@@ -162,7 +162,7 @@ func (r *room) keep(h *Hub, bound []Bind, by int, now time.Time) error {
 	return r.update(h, now, func(s *RoomState) error {
 		changed := false
 		for _, c := range changes {
-			if s.Keep(c.id, h.cfg.Node, c.p, now) {
+			if s.Keep(c.id, h.keeper(), c.p, now) {
 				changed = true
 			}
 		}

@@ -80,6 +80,11 @@ func (h *Hub) Backlog(roomName string, since uint64) (Backlog, error) {
 		if b.recs, err = h.log.Read(name, b.From, 0); err != nil {
 			return fmt.Errorf("read the room's log: %w", err)
 		}
+		// Another node may have appended between Bounds and Read: the
+		// reader has what Read returned, and its live events start after.
+		if n := len(b.recs); n > 0 {
+			b.Last = max(b.Last, b.recs[n-1].ID)
+		}
 		b.Members, b.Seq = r.state.List(), r.state.Seq
 		return nil
 	})

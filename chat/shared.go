@@ -70,7 +70,7 @@ func (h *Hub) Close() {
 	for _, r := range rooms {
 		r.mu.Lock()
 		_ = r.update(h, now, func(s *RoomState) error {
-			if !s.ForgetNode(h.cfg.Node, now) {
+			if !s.ForgetNode(h.keeper(), now) {
 				return ErrNoChange
 			}
 			return nil

@@ -326,6 +326,48 @@ func (s *RoomState) ForgetNode(node string, now time.Time) bool {
 	return changed
 }
 
+// Keepers returns the nodes (Keep keys) that keep some member present,
+// sorted, for a node to check against the nodes alive (NodeRegistry).
+func (s *RoomState) Keepers() []string {
+	var nodes []string
+	for _, m := range s.Members {
+		for node := range m.Keep {
+			if !slices.Contains(nodes, node) {
+				nodes = append(nodes, node)
+			}
+		}
+	}
+	slices.Sort(nodes)
+	return nodes
+}
+
+// KeepAs makes node's Keep entries exactly want (member id → Online or
+// Idle; a member not in it gets none), as Keep would one by one, for the
+// members the room has. A node calls it to write back what its own
+// streams say when the state says otherwise: another node took it for
+// dead and forgot it (ForgetNode), or an update of its own failed. It
+// reports whether the state changed.
+func (s *RoomState) KeepAs(node string, want map[uint64]Presence, now time.Time) bool {
+	changed := false
+	for _, m := range slices.Clone(s.Members) {
+		if s.Keep(m.ID, node, want[m.ID], now) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// KeptAs reports whether node's Keep entries are already what KeepAs
+// would make them, without changing anything.
+func (s *RoomState) KeptAs(node string, want map[uint64]Presence) bool {
+	for _, m := range s.Members {
+		if p, ok := m.Keep[node]; p != want[m.ID] || ok != (want[m.ID] != Away) {
+			return false
+		}
+	}
+	return true
+}
+
 // Refresh brings what the member list shows up to date: Online when a node
 // shows the member in a visible tab, Idle when nodes keep it only in hidden
 // ones, Away once no node has kept it for grace. It reports whether the

@@ -3,6 +3,9 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 )
 
 // A Revision is a StateStore's version of one room's state: 0 for a room
@@ -90,4 +93,60 @@ func UpdateState(store StateStore, room string, fn func(*RoomState) error) (Room
 		return s, rev, nil
 	}
 	return RoomState{}, 0, ErrStateBusy
+}
+
+// A NodeRegistry is a StateStore that also knows which nodes are alive, so
+// that the nodes sharing it can tell a node that crashed (and never said
+// ForgetNode, as Hub.Close does) from one whose members are still present.
+// A shared Hub (Config.Shared) whose State is one beats every
+// Config.NodeTTL/4 from Sweep, and removes the Keep entries of nodes that
+// have not beaten for Config.NodeTTL from the rooms it serves; their
+// members then go the usual way: shown away after the grace, and leave
+// after the AwayTimeout.
+//
+// node, in both methods, is a Keep key: a node's name (Config.Node, see
+// CheckNode) and, after a '/', the run of its Hub (random, drawn when the
+// Hub was made). A registry keeps the newest run per name, so a node that
+// crashed and came back under its name at once does not keep its former
+// run's members present.
+type NodeRegistry interface {
+	// Beat records that node is alive. now is the Hub's clock; a
+	// registry with a clock of its own (natsstate uses the NATS server's)
+	// may go by that instead, so that nodes' clocks need not agree. A name
+	// that CheckNode refuses is an error that wraps ErrNodeName.
+	Beat(node string, now time.Time) error
+	// Alive returns the nodes that beat within ttl (keyed by what they
+	// passed to Beat), as of now, or as of the registry's own clock. known
+	// is false when the registry cannot tell yet (it has not read the beats
+	// since it began): the caller must then take no node for dead.
+	Alive(now time.Time, ttl time.Duration) (alive map[string]bool, known bool, err error)
+}
+
+// ErrNodeName is the error of a node name that CheckNode refuses.
+var ErrNodeName = errors.New("chat: a node's name is 1 to 64 of A-Z, a-z, 0-9, '-' and '_'")
+
+// CheckNode returns an error wrapping ErrNodeName unless name is a valid
+// Config.Node: 1 to 64 of A-Z, a-z, 0-9, '-' and '_', so that it is one
+// token of a NATS key or subject and never holds the '/' of a Keep key.
+func CheckNode(name string) error {
+	if len(name) == 0 || len(name) > 64 || strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return fmt.Errorf("%w: %q", ErrNodeName, name)
+	}
+	return nil
+}
+
+// SplitNode splits a NodeRegistry's node, name/run, into the node's name
+// and its run; an error wraps ErrNodeName unless both are what CheckNode
+// takes.
+func SplitNode(node string) (name, run string, err error) {
+	name, run, ok := strings.Cut(node, "/")
+	if err := CheckNode(name); err != nil {
+		return "", "", err
+	}
+	if !ok || CheckNode(run) != nil {
+		return "", "", fmt.Errorf("%w: %q has no run after its name", ErrNodeName, node)
+	}
+	return name, run, nil
 }

@@ -2,8 +2,11 @@ package chat
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -25,16 +28,29 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Sweep does one round of Run's work now.
+// Sweep does one round of Run's work now. A shared node whose State is a
+// NodeRegistry also beats (at most every Config.NodeTTL/4) and, in each
+// room it serves, forgets the streams of nodes that have not beaten for
+// Config.NodeTTL and writes back its own where the state lost them (see
+// liveness). Its error is that of a state or log that failed, or of a
+// Config.Node that CheckNode refuses.
 func (h *Hub) Sweep() error {
+	var alive map[string]bool
 	if h.cfg.Shared {
+		var err error
+		if alive, err = h.beat(h.cfg.Now()); err != nil {
+			return err
+		}
 		h.serveWaiting()
 	}
 	for _, r := range h.allRooms() {
 		r.mu.Lock()
 		var err error
 		if !r.closed {
-			err = r.expire(h, h.cfg.Now())
+			now := h.cfg.Now()
+			if err = r.liveness(h, alive, now); err == nil {
+				err = r.expire(h, now)
+			}
 		}
 		queued := len(r.outbox) > 0
 		r.mu.Unlock()
@@ -133,4 +149,118 @@ func (h *Hub) forget(r *room) {
 	if h.dropped != nil {
 		h.dropped(r.name)
 	}
+}
+
+// beatsPerTTL is how many beats a node makes within Config.NodeTTL: a node
+// is taken for dead after missing three in a row (and the time of the
+// fourth), not after one late sweep.
+const beatsPerTTL = 4
+
+// liveness is a Hub's run (the random part of its Keep key) and its beats.
+type liveness struct {
+	once sync.Once
+	run  string
+
+	mu          sync.Mutex
+	first, last time.Time // the hub's first and latest beats that the registry took
+}
+
+// keeper returns this Hub's key in RoomState.Keep: Config.Node, '/', and
+// the Hub's run, drawn once. A node that restarts under its name is thus
+// another keeper, and the former run's entries go when it is found dead.
+func (h *Hub) keeper() string {
+	h.live.once.Do(func() {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
+		h.live.run = hex.EncodeToString(b[:])
+	})
+	return h.cfg.Node + "/" + h.live.run
+}
+
+// beat tells the NodeRegistry that this node is alive, if its last beat is
+// NodeTTL/beatsPerTTL old, and returns the nodes alive, this one included,
+// or nil when this node must take no other for dead: its State is no
+// NodeRegistry; it began beating less than NodeTTL ago (it may not have
+// heard the others' beats yet); its own beats fail, or did for NodeTTL
+// (then it is the one cut off, most likely); or the registry cannot tell.
+// A registry that fails is not Sweep's error: liveness waits for it to
+// work again. A Config.Node that CheckNode refuses is, on any shared node.
+func (h *Hub) beat(now time.Time) (map[string]bool, error) {
+	if err := CheckNode(h.cfg.Node); err != nil {
+		return nil, fmt.Errorf("beat: %w", err)
+	}
+	reg, ok := h.state.(NodeRegistry)
+	if !ok {
+		return nil, nil
+	}
+	self := h.keeper()
+	l := &h.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.IsZero() || now.Sub(l.last) >= h.cfg.NodeTTL/beatsPerTTL {
+		err := reg.Beat(self, now)
+		if errors.Is(err, ErrNodeName) {
+			return nil, fmt.Errorf("beat: %w", err)
+		}
+		if err == nil {
+			if l.first.IsZero() {
+				l.first = now
+			}
+			l.last = now
+		}
+	}
+	if l.first.IsZero() || now.Sub(l.first) < h.cfg.NodeTTL || now.Sub(l.last) >= h.cfg.NodeTTL {
+		return nil, nil
+	}
+	alive, known, err := reg.Alive(now, h.cfg.NodeTTL)
+	if err != nil || !known {
+		return nil, nil
+	}
+	if alive == nil {
+		alive = make(map[string]bool)
+	}
+	alive[self] = true
+	return alive, nil
+}
+
+// liveness brings the room's Keep entries in line with what this node
+// knows, in one update and only when they differ: it forgets every node
+// that keeps members present but is not alive (alive nil: none is taken
+// for dead), and writes this node's own entries back from its streams
+// where the state says otherwise (another node took this one for dead
+// while it could not beat, or an update of its own failed). Members a
+// dead node kept are then Away as of now, and Expire shows them away after
+// the grace. A lone node does nothing here. It is called with r.mu held.
+func (r *room) liveness(h *Hub, alive map[string]bool, now time.Time) error {
+	if !h.cfg.Shared {
+		return nil
+	}
+	self := h.keeper()
+	var dead []string
+	if alive != nil {
+		for _, node := range r.state.Keepers() {
+			if !alive[node] {
+				dead = append(dead, node)
+			}
+		}
+	}
+	want := make(map[uint64]Presence, len(r.local))
+	for id, st := range r.local {
+		want[id] = st.presence()
+	}
+	if len(dead) == 0 && r.state.KeptAs(self, want) {
+		return nil
+	}
+	return r.update(h, now, func(s *RoomState) error {
+		changed := s.KeepAs(self, want, now)
+		for _, node := range dead {
+			if s.ForgetNode(node, now) {
+				changed = true
+			}
+		}
+		if !changed {
+			return ErrNoChange
+		}
+		return nil
+	})
 }

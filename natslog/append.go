@@ -17,6 +17,14 @@ import (
 // head it read. If the stream is gone (NATS restarted with memory
 // storage), it is made again once.
 func (l *Log) Append(room string, expect uint64, rec chat.Record) (chat.Record, bool, error) {
+	stored, appended, err := l.append(room, expect, rec)
+	if errors.Is(err, chat.ErrConflict) {
+		l.stats.appendConflicts.Add(1)
+	}
+	return stored, appended, err
+}
+
+func (l *Log) append(room string, expect uint64, rec chat.Record) (chat.Record, bool, error) {
 	if rec.ID != expect+1 {
 		return chat.Record{}, false, chat.ErrNotNext
 	}

@@ -1,8 +1,11 @@
 package natslog
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -103,4 +106,60 @@ func BenchmarkAppendTwoConnections(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(conflicts.Load())/float64(max(stored.Load(), 1)), "retries/append")
+}
+
+// BenchmarkWatch100Rooms is a node following 100 rooms, one Watch each as
+// the Hub has: it reports the goroutines and the server's consumers those
+// watches cost (the watching goroutines themselves included), and times
+// an append until its room's watcher has it.
+func BenchmarkWatch100Rooms(b *testing.B) {
+	const rooms = 100
+	srv := natstest.Start(b, b.TempDir(), -1)
+	l := newLog(b, natstest.Connect(b, srv), chat.DefaultHistory, Memory)
+	sealed := make([]byte, sealedSize)
+	newest := make([]uint64, rooms)
+	for i := range rooms {
+		if _, _, err := l.Append(fmt.Sprint("room ", i), 0, chat.Record{ID: 1, Member: 1, Sealed: sealed}); err != nil {
+			b.Fatal(err)
+		}
+		newest[i] = 1
+	}
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make([]chan uint64, rooms)
+	var wg sync.WaitGroup
+	for i := range rooms {
+		got[i] = make(chan uint64, 16)
+		wg.Go(func() {
+			_ = l.Watch(ctx, fmt.Sprint("room ", i), 0, func(r chat.Record) error {
+				got[i] <- r.ID
+				return nil
+			})
+		})
+	}
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	for i := range rooms {
+		<-got[i] // each watch is under way: it delivered the room's record
+	}
+	st, err := l.js.Stream(context.Background(), l.cfg.Stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Reported after the loop: its start resets the metrics.
+	goroutines, consumers := runtime.NumGoroutine()-base, st.CachedInfo().State.Consumers
+	i := 0
+	for b.Loop() {
+		room := i % rooms
+		i++
+		rec := chat.Record{ID: newest[room] + 1, Member: 1, Sealed: sealed}
+		if _, _, err := l.Append(fmt.Sprint("room ", room), newest[room], rec); err != nil {
+			b.Fatal(err)
+		}
+		newest[room]++
+		if id := <-got[room]; id != newest[room] {
+			b.Fatalf("room %d delivered %d, want %d", room, id, newest[room])
+		}
+	}
+	b.ReportMetric(float64(goroutines), "goroutines")
+	b.ReportMetric(float64(consumers), "consumers")
 }

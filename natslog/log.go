@@ -11,9 +11,11 @@
 // record its id in the room, the member number, the client's message id as
 // given, the sealed bytes' size, and when it was stored (each message also
 // keeps the Nats-Expected-Last-Subject-Sequence header it was published
-// with: its predecessor's stream sequence); which connection appends,
-// reads and watches which room, and when. The sealed bytes themselves are
-// opaque (see chat and crypto).
+// with: its predecessor's stream sequence); which connection appends to
+// and reads which room, and when (a Watch's first read included), and that
+// a connection follows every room (one consumer per Log, whatever rooms it
+// watches); which room's token is dropped, and when. The sealed bytes
+// themselves are opaque (see chat and crypto).
 //
 // Ids stay consecutive per room whichever server appends: JetStream's
 // sequences count the whole stream, so each record carries its room id in
@@ -97,10 +99,15 @@ type Config struct {
 	// Timeout bounds each of Append, Read, Bounds and Drop, and each request
 	// of Watch; DefaultTimeout if ≤ 0.
 	Timeout time.Duration
-	// WatchCheck is how often a Watch asks whether its room still holds the
-	// last record it delivered: a purge or a NATS restart delivers nothing,
-	// so only a look tells a watcher it must reset. DefaultWatchCheck if ≤ 0.
+	// WatchCheck is how often the Log, while it watches rooms, looks at
+	// the stream's info (one request, however many rooms): a purge or a
+	// NATS restart delivers nothing, so only a look tells watchers they
+	// must reset. DefaultWatchCheck if ≤ 0.
 	WatchCheck time.Duration
+	// WatchQueue bounds the records waiting for each Watch's fn; past it
+	// the Watch reads what it missed from the stream instead (see
+	// follow.go). DefaultWatchQueue if ≤ 0.
+	WatchQueue int
 }
 
 // A Log is a chat.Log in a JetStream stream. It is safe for concurrent use;
@@ -115,6 +122,13 @@ type Log struct {
 
 	mu   sync.Mutex
 	cids map[string]*cidIndex // by subject: the client ids of rooms this Log appended to
+
+	startMu sync.Mutex   // held while a follower starts
+	fmu     sync.RWMutex // guards fol and its rooms and epoch
+	fol     *follower    // following the stream for the running Watches; nil while none runs
+	stats   counters
+
+	placed func(room string) // tests: called when a Watch has read what the room kept
 }
 
 var _ chat.Log = (*Log)(nil)
@@ -154,6 +168,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.WatchCheck <= 0 {
 		cfg.WatchCheck = DefaultWatchCheck
+	}
+	if cfg.WatchQueue <= 0 {
+		cfg.WatchQueue = DefaultWatchQueue
 	}
 	l := &Log{
 		js:  js,
@@ -232,8 +249,9 @@ func (l *Log) withStream(ctx context.Context, f func() error) error {
 	return err
 }
 
-// Drop implements chat.Log: it purges the room's subject. Watchers of the
-// room notice at their next check, or at the next record, and reset.
+// Drop implements chat.Log: it purges the room's subject, and announces
+// it on <prefix>.dropped.<token>, so that watchers of the room on every
+// node reset at once.
 func (l *Log) Drop(room string) error {
 	subj, err := l.subject(room)
 	if err != nil {
@@ -254,5 +272,9 @@ func (l *Log) Drop(room string) error {
 	if err != nil {
 		return fmt.Errorf("natslog: drop: %w", err)
 	}
+	// Tell the followers, this Log's and other nodes', that the room lost
+	// its records (see follow.go); a lost announcement leaves them to
+	// their checks.
+	_ = l.nc.Publish(l.cfg.Prefix+".dropped."+subj[strings.LastIndexByte(subj, '.')+1:], nil)
 	return nil
 }

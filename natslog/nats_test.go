@@ -264,6 +264,8 @@ func TestDropWhileWatching(t *testing.T) {
 			if err := appendAll(a, "room", "m", 1, 3); err != nil {
 				t.Fatal(err)
 			}
+			placed := make(chan string, 1)
+			b.placed = func(room string) { placed <- room }
 			recs, done, stop := watchInto(b, "room", tc.after)
 			defer stop()
 			if got := recIDs(receive(t, recs, tc.delivered)); !slices.Equal(got, span(tc.after+1, 3)) {
@@ -271,8 +273,8 @@ func TestDropWhileWatching(t *testing.T) {
 			}
 			// A Watch that began after the drop would find an empty room
 			// and wait for its next life, as in memory: drop once it has
-			// its place (its consumer exists).
-			waitConsumers(t, b, 1)
+			// its place.
+			<-placed
 			if err := a.Drop("room"); err != nil {
 				t.Fatal(err)
 			}

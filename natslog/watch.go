@@ -2,191 +2,194 @@ package natslog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// consumerIdle is how long the server keeps a watcher's consumer whose
+// consumerIdle is how long the server keeps the follower's consumer whose
 // client went away without deleting it (a crash).
 const consumerIdle = time.Minute
 
-// Watch implements chat.Log with an ordered consumer filtered on the
-// room's subject, starting at the first record with an id greater than
-// after. Every delivered record must follow the one before it (or after),
-// else Watch returns chat.ErrTruncated: a drop and a re-creation, or a
-// NATS restart, never shows as a silent gap. Neither a purge nor a restart
-// delivers anything, so an idle Watch also looks at the room's newest
-// record every Config.WatchCheck, and resets if what it delivered is gone.
+// Watch implements chat.Log. It joins the Log's follower (follow.go),
+// reads the room's records after after by direct get, then passes on what
+// the follower hands it. Every record it passes on follows the one before
+// it (or after): a record the follower hands over that does not is a gap,
+// filled by direct get, and only what the room no longer keeps is
+// chat.ErrTruncated (a drop and a re-creation, a NATS restart). Records
+// read twice, by direct get and from the follower, are told apart by their
+// stream sequence and passed on once.
 func (l *Log) Watch(ctx context.Context, room string, after uint64, fn func(chat.Record) error) error {
 	subj, err := l.subject(room)
 	if err != nil {
 		return err
 	}
-	w := watcher{l: l, subj: subj, next: after + 1}
-	if after == 0 {
-		w.next = 0 // the first record kept, whatever its id
-	}
-	cons, err := w.start(ctx, after)
-	if err != nil {
+	w := &watch{subj: subj, kick: make(chan struct{}, 1)}
+	// Joined before the first read: what is appended after that read is
+	// then handed over by the follower.
+	if err := l.join(ctx, w); err != nil {
 		return err
 	}
-	msgs := make(chan jetstream.Msg)
-	done := make(chan struct{})
-	closed := make(chan error, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-done:
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		// The ordered consumer makes itself again after anything else.
-		if errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionClosed) {
-			select {
-			case closed <- err:
-			default:
-			}
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("natslog: watch: %w", err)
+	defer l.leave(w)
+	p := place{l: l, subj: subj, fn: fn, next: after + 1}
+	if after == 0 {
+		p.next = 0 // the first record kept, whatever its id
 	}
-	defer w.stop(cons, cc, done)
-
-	tick := time.NewTicker(l.cfg.WatchCheck)
-	defer tick.Stop()
-	idle := true
+	if err := p.catchUp(ctx); err != nil {
+		return err
+	}
+	if l.placed != nil {
+		l.placed(room)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-closed:
-			return fmt.Errorf("natslog: watch: %w", err)
-		case m := <-msgs:
-			idle = false
-			if err := w.deliver(m, fn); err != nil {
+		case <-w.kick:
+		}
+		m := w.take()
+		if m.err != nil {
+			return m.err
+		}
+		if m.lost && p.seen.seq != 0 {
+			return chat.ErrTruncated
+		}
+		if m.overflow || m.recheck {
+			l.stats.catchUps.Add(1)
+			if err := p.catchUp(ctx); err != nil {
 				return err
 			}
-		case <-tick.C:
-			if !idle {
-				idle = true // records came: the gap check saw to them
-				continue
-			}
-			if err := w.check(ctx); err != nil {
+		}
+		for _, it := range m.queue {
+			if err := p.take(ctx, it); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// A watcher is one Watch's place in its room.
-type watcher struct {
+// A place is one Watch's place in its room.
+type place struct {
 	l    *Log
 	subj string
+	fn   func(chat.Record) error
 	next uint64 // the id the next record must have; 0 for any
-	// seen is the newest record delivered, or the room's newest when the
+	// seen is the newest record passed on, or the room's newest when the
 	// watch began at it; seq 0 while there is none.
 	seen struct{ seq, id uint64 }
 }
 
-// start finds where to begin and makes the consumer: at the record after
-// after, or at the room's first record when the room is empty (the first
-// one appended is then the first delivered). after newer than the room's
-// newest record is chat.ErrTruncated.
-func (w *watcher) start(ctx context.Context, after uint64) (jetstream.Consumer, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.l.cfg.Timeout)
-	defer cancel()
-	var from uint64
-	var last stored
-	var ok bool
-	err := w.l.withStream(ctx, func() (err error) {
-		from, last, ok, err = w.l.locate(ctx, w.subj, after)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natslog: watch: %w", err)
+// take passes on a record the follower handed over, unless it was passed
+// on already; a gap before it is filled first.
+func (p *place) take(ctx context.Context, it item) error {
+	if it.err != nil {
+		return it.err
 	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{w.subj},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: consumerIdle,
+	if it.seq <= p.seen.seq {
+		return nil // read by direct get already
 	}
-	if ok {
-		if after > last.rec.ID {
-			return nil, chat.ErrTruncated
+	if p.next != 0 && it.rec.ID > p.next {
+		p.l.stats.catchUps.Add(1)
+		if err := p.catchUp(ctx); err != nil {
+			return err
 		}
-		if after == last.rec.ID {
-			w.seen.seq, w.seen.id = last.seq, last.rec.ID
+		if it.seq <= p.seen.seq {
+			return nil
 		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	cons, err := w.l.js.OrderedConsumer(ctx, w.l.cfg.Stream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("natslog: watch: %w", err)
+	if p.next != 0 && it.rec.ID != p.next {
+		return chat.ErrTruncated // a newer record with an older id: the room began again
 	}
-	return cons, nil
+	return p.pass(it.stored)
 }
 
-// deliver checks that m holds the next record and hands it to fn.
-func (w *watcher) deliver(m jetstream.Msg, fn func(chat.Record) error) error {
-	meta, err := m.Metadata()
-	if err != nil {
-		return fmt.Errorf("natslog: watch: %w", err)
-	}
-	rec, err := decode(m.Data())
-	if err != nil {
-		return fmt.Errorf("natslog: message %d: %w", meta.Sequence.Stream, err)
-	}
-	if w.next != 0 && rec.ID != w.next {
-		return chat.ErrTruncated
-	}
-	if err := fn(rec); err != nil {
+func (p *place) pass(s stored) error {
+	if err := p.fn(s.rec); err != nil {
 		return err
 	}
-	w.next = rec.ID + 1
-	w.seen.seq, w.seen.id = meta.Sequence.Stream, rec.ID
+	p.next = s.rec.ID + 1
+	p.seen.seq, p.seen.id = s.seq, s.rec.ID
 	return nil
 }
 
-// check looks at the room's newest record: if the room no longer holds
-// what was delivered (purged, or the stream made again after a restart),
-// the watcher must reset. A NATS that does not answer is waited for, as
-// the consumer does.
-func (w *watcher) check(ctx context.Context) error {
-	if w.seen.seq == 0 {
-		return nil // nothing delivered yet: whatever comes is gap-checked
-	}
-	ctx, cancel := context.WithTimeout(ctx, w.l.cfg.Timeout)
+// catchUp reads the room's records after the place by direct get, up to
+// its newest, and passes them on: a watch's start, a gap's filling, and
+// its look at the room when the follower says it may have lost records.
+// What the place passed on no longer kept, or after newer than the room's
+// newest record, is chat.ErrTruncated.
+func (p *place) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.l.cfg.Timeout)
 	defer cancel()
 	var head stored
 	var held bool
-	err := w.l.withStream(ctx, func() (err error) {
-		head, held, err = w.l.last(ctx, w.subj)
+	err := p.l.withStream(ctx, func() (err error) {
+		head, held, err = p.l.last(ctx, p.subj)
 		return err
 	})
 	switch {
 	case err != nil:
-		return nil
-	case !held, head.seq < w.seen.seq, head.seq == w.seen.seq && head.rec.ID != w.seen.id:
+		return fmt.Errorf("natslog: watch: %w", err)
+	case !held && p.seen.seq != 0,
+		held && head.seq < p.seen.seq,
+		held && head.seq == p.seen.seq && head.rec.ID != p.seen.id:
 		return chat.ErrTruncated
+	case !held, head.seq == p.seen.seq:
+		return nil // nothing newer
+	}
+	var after uint64
+	if p.next != 0 {
+		after = p.next - 1
+		switch {
+		case head.rec.ID < after:
+			return chat.ErrTruncated // an id of the room's earlier life
+		case head.rec.ID == after && p.seen.seq == 0:
+			p.seen.seq, p.seen.id = head.seq, head.rec.ID // watching from the newest
+			return nil
+		case head.rec.ID == after:
+			return chat.ErrTruncated // the same id, newer: the room began again
+		}
+	}
+	var from uint64
+	var last stored
+	var ok bool
+	if err := p.l.withStream(ctx, func() (err error) {
+		from, last, ok, err = p.l.locate(ctx, p.subj, after)
+		return err
+	}); err != nil {
+		return fmt.Errorf("natslog: watch: %w", err)
+	}
+	if !ok {
+		return p.catchUpGone()
+	}
+	// Read first, pass on after: fn may be slow, and the batch's answers
+	// would wait in the connection meanwhile.
+	var recs []stored
+	if err := p.l.batch(ctx, p.subj, from, last.seq, p.l.cfg.History, func(s stored) bool {
+		recs = append(recs, s)
+		return true
+	}); err != nil {
+		return fmt.Errorf("natslog: watch: %w", err)
+	}
+	for _, s := range recs {
+		if s.seq <= p.seen.seq {
+			continue
+		}
+		if p.next != 0 && s.rec.ID != p.next {
+			return chat.ErrTruncated
+		}
+		if err := p.pass(s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// stop ends the consumer, waits for its goroutines, and deletes it from
-// the server (best effort: the server forgets it after consumerIdle
-// anyway).
-func (w *watcher) stop(cons jetstream.Consumer, cc jetstream.ConsumeContext, done chan struct{}) {
-	close(done)
-	cc.Stop()
-	<-cc.Closed()
-	if info := cons.CachedInfo(); info != nil && !w.l.nc.IsClosed() {
-		ctx, cancel := context.WithTimeout(context.Background(), w.l.cfg.Timeout)
-		defer cancel()
-		_ = w.l.js.DeleteConsumer(ctx, w.l.cfg.Stream, info.Name)
+// catchUpGone is catchUp's answer when the room emptied between its two
+// looks: a reset if anything was passed on.
+func (p *place) catchUpGone() error {
+	if p.seen.seq != 0 {
+		return chat.ErrTruncated
 	}
+	return nil
 }

@@ -38,12 +38,32 @@
 // never comes back stays until NATS restarts (memory storage) or an
 // operator purges it.
 //
+// # Nodes
+//
+// The Store is also a chat.NodeRegistry (nodes.go), in the same bucket:
+// each node's Hub puts the key node.<name> (its Config.Node, which
+// chat.CheckNode keeps to one key token) every Config.NodeTTL/4, 2 s by
+// default, with the value <name>/<run>, the run being 16 random hex
+// digits drawn when the Hub started. One watcher of node.> per Store keeps
+// each name's newest beat and the server's time of it (the entry's
+// Created): a node is alive while its beat is less than the TTL (8 s by
+// default) older than the newest beat of any node, so only the NATS
+// server's clock counts, never the nodes'. Each beat is put with a TTL of
+// an hour (per-message TTL, nats-server 2.11, as the bucket's
+// LimitMarkerTTL), so the key of a node gone for an hour goes too (the
+// default node names, with a random suffix per start, would pile up
+// otherwise); a node that comes back under its name replaces the run in
+// its key. What NATS sees of nodes: their names, a random
+// run per start, which connection beats for which name, and the beats'
+// timing, which tells when a node started, stopped or stalled.
+//
 // # Limits
 //
 // MaxMembers and MaxOwnNames hold across the cluster: they are decided on
 // the room's shared state (chat.StateLimits). MaxReaders and MaxRooms stay
-// per node. Each Watch reads its key every WatchCheck (2 s by default), so
-// a node following R rooms makes R/2 reads a second of its own.
+// per node. A Store follows the whole bucket with one key watcher,
+// however many rooms it watches (follow.go), and looks at the bucket's
+// info every WatchCheck (2 s by default): one request, not one per room.
 //
 // # What NATS can still see
 //
@@ -52,7 +72,9 @@
 // it tells roughly how many members a room has, and each join or leave
 // changes it); when each room's state changes, and so when members join,
 // leave, open or close a tab, or go away (each is a write); which
-// connection (node) writes and watches which room. For the owner index: one
+// connection (node) writes and reads which room (a Watch reads its key
+// when it starts; its changes come through the one key watcher on every
+// key of the bucket). For the owner index: one
 // key per browser session that joined (so roughly how many browsers use
 // the chat), the size of each entry (about the number of rooms that
 // browser joined, up to chat.MaxOwnerRooms), and when it changes: at each
@@ -94,6 +116,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
@@ -134,9 +157,9 @@ type Config struct {
 	// Timeout bounds each of Load, Update and Delete, and each request of
 	// Watch; DefaultTimeout if ≤ 0.
 	Timeout time.Duration
-	// WatchCheck is how often a Watch reads its key to learn whether the
-	// watcher missed a loss of the bucket (see Store.Watch);
-	// DefaultWatchCheck if ≤ 0.
+	// WatchCheck is how often the Store, while it watches rooms, looks at
+	// the bucket's info to learn whether it was lost and made again (see
+	// follow.go); DefaultWatchCheck if ≤ 0.
 	WatchCheck time.Duration
 }
 
@@ -144,10 +167,19 @@ type Config struct {
 // for concurrent use; many Stores, on as many connections and servers, may
 // share one bucket.
 type Store struct {
-	js  jetstream.JetStream
-	cfg Config
-	kvc jetstream.KeyValueConfig
-	kv  jetstream.KeyValue
+	js     jetstream.JetStream
+	nc     *nats.Conn
+	cfg    Config
+	kvc    jetstream.KeyValueConfig
+	kv     jetstream.KeyValue
+	stream jetstream.Stream // the bucket's, for its last change per key with its sequence
+
+	startMu sync.Mutex   // held while a follower starts
+	fmu     sync.RWMutex // guards fol and its rooms
+	fol     *follower    // following the bucket for the running Watches; nil while none runs
+	stats   counters
+
+	nodes nodeWatch // the nodes' beats (nodes.go)
 }
 
 var _ chat.StateStore = (*Store)(nil)
@@ -183,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		js:  js,
+		nc:  js.Conn(),
 		cfg: cfg,
 		kvc: jetstream.KeyValueConfig{
 			Bucket:      cfg.Bucket,
@@ -198,6 +231,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	defer cancel()
 	if s.kv, err = s.ensureBucket(ctx); err != nil {
 		return nil, err
+	}
+	// The handle names the stream only, so it serves one made again too.
+	if s.stream, err = js.Stream(ctx, s.streamName()); err != nil {
+		return nil, fmt.Errorf("natsstate: bucket %s: %w", s.kvc.Bucket, err)
 	}
 	return s, nil
 }
@@ -318,6 +355,18 @@ func (s *Store) Load(room string) (chat.RoomState, chat.Revision, error) {
 
 // Update implements chat.StateStore.
 func (s *Store) Update(room string, expect chat.Revision, st chat.RoomState) (chat.Revision, error) {
+	return s.counted(s.update(room, expect, st))
+}
+
+// counted counts a compare-and-set lost (chat.ErrConflict) in Stats.
+func (s *Store) counted(rev chat.Revision, err error) (chat.Revision, error) {
+	if errors.Is(err, chat.ErrConflict) {
+		s.stats.updateConflicts.Add(1)
+	}
+	return rev, err
+}
+
+func (s *Store) update(room string, expect chat.Revision, st chat.RoomState) (chat.Revision, error) {
 	key, err := s.key(room)
 	if err != nil {
 		return 0, err
@@ -355,6 +404,10 @@ func (s *Store) put(ctx context.Context, key string, expect chat.Revision, value
 
 // Delete implements chat.StateStore: the key keeps the room's tombstone.
 func (s *Store) Delete(room string, expect chat.Revision) (chat.Revision, error) {
+	return s.counted(s.delete(room, expect))
+}
+
+func (s *Store) delete(room string, expect chat.Revision) (chat.Revision, error) {
 	key, err := s.key(room)
 	if err != nil {
 		return 0, err
@@ -381,50 +434,48 @@ func (s *Store) Delete(room string, expect chat.Revision) (chat.Revision, error)
 	return s.put(ctx, key, expect, value)
 }
 
-// Watch implements chat.StateStore with a KeyValue watcher of the room's
-// key (an ordered consumer). A delete or purge of the key (by an operator)
-// is passed as the zero state at revision 0.
+// Watch implements chat.StateStore. It joins the Store's follower
+// (follow.go), reads the room's key and passes it on, then passes on each
+// change the follower hands it, skipping what is not newer than what it
+// read. A delete or purge of the key (by an operator) is passed as the
+// zero state at revision 0.
 //
-// A NATS restart with memory storage loses the bucket, and the watcher
-// then waits for ever for a stream that is made again under it. So every
-// Config.WatchCheck Watch also reads the key: if the key holds less than
-// was passed to fn (a lower revision, other bytes at the same revision, or
-// nothing), or the same newer value at two checks in a row (the watcher
-// fell silent), it watches afresh, which passes the key's value as it is
-// now. After such a loss fn may thus see a revision lower than the last it
-// saw, or revision 0: either means the room's state began again.
+// After the bucket was lost and made again (a NATS restart with memory
+// storage), the follower has every watch read its key afresh and pass on
+// what it holds: fn may thus see a revision lower than the last it saw,
+// or revision 0; either means the room's state began again.
 func (s *Store) Watch(ctx context.Context, room string, fn func(chat.RoomState, chat.Revision) error) error {
 	key, err := s.key(room)
 	if err != nil {
 		return err
 	}
-	w := &stateWatch{s: s, room: room, key: key, fn: fn}
-	if err := w.start(ctx); err != nil {
+	kw := &keyWatch{key: key, kick: make(chan struct{}, 1)}
+	// Joined before the first read: changes after it are handed over.
+	if err := s.join(ctx, kw); err != nil {
 		return err
 	}
-	defer func() {
-		if w.kw != nil {
-			w.kw.Stop()
-		}
-	}()
-	tick := time.NewTicker(s.cfg.WatchCheck)
-	defer tick.Stop()
+	defer s.leave(kw)
+	w := &stateWatch{s: s, room: room, fn: fn}
+	if err := w.read(ctx, key, false); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case e, ok := <-w.kw.Updates():
-			if !ok {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				return errors.New("natsstate: watch: the watcher stopped")
-			}
-			if err := w.entry(e); err != nil {
+		case <-kw.kick:
+		}
+		slot, recheck, err := kw.take()
+		switch {
+		case err != nil:
+			return err
+		case recheck:
+			if err := w.read(ctx, key, true); err != nil {
 				return err
 			}
-		case <-tick.C:
-			if err := w.check(ctx); err != nil {
+		case slot != nil && slot.seq > w.seq:
+			w.seq = slot.seq
+			if err := w.pass(slot.value, slot.rev); err != nil {
 				return err
 			}
 		}
@@ -433,54 +484,36 @@ func (s *Store) Watch(ctx context.Context, room string, fn func(chat.RoomState, 
 
 // A stateWatch is one Watch's state.
 type stateWatch struct {
-	s         *Store
-	room, key string
-	fn        func(chat.RoomState, chat.Revision) error
+	s    *Store
+	room string
+	fn   func(chat.RoomState, chat.Revision) error
 
-	kw      jetstream.KeyWatcher
-	started bool // kw has sent the key's value as it was when it began
+	seq uint64 // the bucket stream's sequence of the newest change seen
 	// What was last passed to fn; passed is false before the first call.
 	passed bool
 	rev    chat.Revision
 	value  []byte
-	// The key's revision at the last check when it was ahead of rev, so
-	// that the same lag at the next check means the watcher is silent.
-	ahead chat.Revision
 }
 
-// start watches the key afresh.
-func (w *stateWatch) start(ctx context.Context) error {
-	if w.kw != nil {
-		w.kw.Stop()
-		w.kw = nil
-	}
-	w.started, w.ahead = false, 0
-	err := w.s.withBucket(ctx, func() (err error) {
-		w.kw, err = w.s.kv.Watch(ctx, w.key)
-		return err
-	})
+// read reads the key and passes on what it holds, unless it is not newer
+// than what was seen; afresh, after the bucket began again, it is passed
+// on whatever its sequence.
+func (w *stateWatch) read(ctx context.Context, key string, afresh bool) error {
+	ctx, cancel := context.WithTimeout(ctx, w.s.cfg.Timeout)
+	defer cancel()
+	e, err := w.s.lastEntry(ctx, key)
 	if err != nil {
-		return fmt.Errorf("natsstate: watch: %w", err)
+		return err
 	}
-	return nil
-}
-
-// entry handles what the watcher sent: a value, a delete or purge, or nil
-// (the end of the values the key held when the watch began).
-func (w *stateWatch) entry(e jetstream.KeyValueEntry) error {
-	switch {
-	case e == nil && w.started:
+	if !afresh && w.passed && e.seq <= w.seq {
 		return nil
-	case e == nil, e.Operation() != jetstream.KeyValuePut:
-		w.started = true
-		return w.pass(nil, 0)
 	}
-	w.started = true
-	return w.pass(e.Value(), chat.Revision(e.Revision()))
+	w.seq = e.seq
+	return w.pass(e.value, e.rev)
 }
 
 // pass hands fn the state in value (nil: none) at rev, unless it is what
-// fn was passed last (a fresh watcher sends the current value again).
+// fn was passed last.
 func (w *stateWatch) pass(value []byte, rev chat.Revision) error {
 	if w.passed && rev == w.rev && bytes.Equal(value, w.value) {
 		return nil
@@ -494,27 +527,4 @@ func (w *stateWatch) pass(value []byte, rev chat.Revision) error {
 	}
 	w.passed, w.rev, w.value = true, rev, value
 	return w.fn(st, rev)
-}
-
-// check reads the key and watches afresh if the watcher has missed a loss
-// or fallen silent. A NATS that does not answer is waited for, as the
-// watcher does.
-func (w *stateWatch) check(ctx context.Context) error {
-	if !w.passed {
-		return nil
-	}
-	getCtx, cancel := context.WithTimeout(ctx, w.s.cfg.Timeout)
-	defer cancel()
-	value, rev, err := w.s.get(getCtx, w.key)
-	switch {
-	case err != nil:
-		return nil
-	case rev == w.rev && bytes.Equal(value, w.value):
-		w.ahead = 0
-		return nil
-	case rev > w.rev && rev != w.ahead:
-		w.ahead = rev // perhaps on its way: look again at the next check
-		return nil
-	}
-	return w.start(ctx) // not getCtx: the watcher lives as long as Watch
 }

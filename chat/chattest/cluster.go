@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,27 +31,37 @@ type NewBackends func(t *testing.T, n int) (logs []chat.Log, states []chat.State
 // member list other nodes' readers are sent follows the shared state; and
 // a browser's session renewal on one node moves its members in rooms only
 // other nodes serve, through the owner index (the first node's StateStore
-// must be a chat.OwnerIndex too).
+// must be a chat.OwnerIndex too). On stores that are a chat.NodeRegistry,
+// a node that crashed stops keeping its members present once the others
+// find it has not beaten for the node TTL, a node that beats is never
+// taken for dead, and a node named what chat.CheckNode refuses fails its
+// Sweep.
 func TestCluster(t *testing.T, newBackends NewBackends) {
 	tests := []struct {
-		name string
-		run  func(t *testing.T, c *cluster)
+		name  string
+		nodes int // 2 if 0
+		run   func(t *testing.T, c *cluster)
 	}{
-		{"join on one node, post on another", testJoinHerePostThere},
-		{"two nodes race to seat one name", testNameRace},
-		{"a leave is announced once", testLeaveOnce},
-		{"a room dropped on one node begins above its floor on another", testDropThenBegin},
-		{"a crashed node's pending join is repaired once", testRepairCrashedJoin},
-		{"a bot's secret works on another node", testBearerThere},
-		{"presence decided on one node reaches the other's readers", testPresenceThere},
-		{"a node that closes keeps no member present", testCloseForgetsNode},
-		{"a renewal on one node moves the owner's members on another", testRebindThere},
-		{"one owner joining on two nodes at once", testOwnerJoinsRace},
-		{"an owner's entry past its bound", testOwnerEntryBound},
+		{"join on one node, post on another", 0, testJoinHerePostThere},
+		{"two nodes race to seat one name", 0, testNameRace},
+		{"a leave is announced once", 0, testLeaveOnce},
+		{"a room dropped on one node begins above its floor on another", 0, testDropThenBegin},
+		{"a crashed node's pending join is repaired once", 0, testRepairCrashedJoin},
+		{"a bot's secret works on another node", 0, testBearerThere},
+		{"presence decided on one node reaches the other's readers", 0, testPresenceThere},
+		{"a node that closes keeps no member present", 0, testCloseForgetsNode},
+		{"a renewal on one node moves the owner's members on another", 0, testRebindThere},
+		{"one owner joining on two nodes at once", 0, testOwnerJoinsRace},
+		{"an owner's entry past its bound", 0, testOwnerEntryBound},
+		{"a crashed node's members go away and leave once", 3, testCrashedNode},
+		{"a node that beats is never taken for dead", 0, testLiveNode},
+		{"a node just started takes no other for dead", 0, testJustStarted},
+		{"a node taken for dead keeps its members again", 0, testKeepAgain},
+		{"a node's name must be a key token", 0, testNodeName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs, states := newBackends(t, 2)
+			logs, states := newBackends(t, max(tt.nodes, 2))
 			tt.run(t, newCluster(t, logs, states))
 		})
 	}
@@ -60,17 +71,27 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 // store, as nodes share NATS: each with its own Box made from the one key,
 // and its own feed.
 type cluster struct {
-	state chat.StateStore // the first node's
-	clk   *clock
-	nodes []*node
+	state  chat.StateStore // the first node's
+	clk    *clock
+	nodes  []*node
+	logs   []chat.Log // each node's, as newBackends made them
+	states []chat.StateStore
 }
+
+// nodeTTL is the clusters' chat.Config.NodeTTL: short, because a NATS
+// registry goes by the server's clock, which the tests cannot set, so the
+// crash test waits that long in real time; long enough that a node
+// sweeping in a test loop on a busy machine still beats well within it.
+const nodeTTL = time.Second
 
 // A node is one chat.Hub of a cluster and what it published.
 type node struct {
-	hub *chat.Hub
-	mu  sync.Mutex
-	got []chat.Delivery
-	ch  chan struct{} // closed and replaced at each delivery
+	hub   *chat.Hub
+	box   *crypto.Box
+	crash func() // makes the node's log and state fail from now on, as if its process died
+	mu    sync.Mutex
+	got   []chat.Delivery
+	ch    chan struct{} // closed and replaced at each delivery
 }
 
 func (n *node) publish(d chat.Delivery) {
@@ -118,14 +139,18 @@ func newCluster(t *testing.T, logs []chat.Log, states []chat.StateStore) *cluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{state: states[0], clk: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}}
+	c := &cluster{state: states[0], clk: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, logs: logs, states: states}
 	for i := range logs {
 		box, err := crypto.NewBox(key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		nd := &node{ch: make(chan struct{})}
-		cfg := chat.Config{Log: logs[i], State: states[i], Shared: true, Node: string(rune('a' + i)), Now: c.clk.Now}
+		nd := &node{box: box, ch: make(chan struct{})}
+		log, state, crash := crashable(logs[i], states[i])
+		nd.crash = crash
+		cfg := chat.Config{
+			Log: log, State: state, Shared: true, Node: string(rune('a' + i)), Now: c.clk.Now, NodeTTL: nodeTTL,
+		}
 		nd.hub = chat.NewHub(box, cfg, nd.publish, nil)
 		t.Cleanup(nd.hub.Close)
 		c.nodes = append(c.nodes, nd)
@@ -406,7 +431,7 @@ func testCloseForgetsNode(t *testing.T, c *cluster) {
 		}
 		return s.Members[0].Keep
 	}
-	if diff := cmp.Diff(map[string]chat.Presence{"a": chat.Online}, keep()); diff != "" {
+	if diff := cmp.Diff(map[string]chat.Presence{"a": chat.Online}, byName(keep())); diff != "" {
 		t.Fatalf("alice kept by (-want +got):\n%s", diff)
 	}
 	a.hub.Close()
@@ -425,6 +450,204 @@ func testCloseForgetsNode(t *testing.T, c *cluster) {
 	if s.Members[0].Shown != chat.Away {
 		t.Errorf("alice shown %v after the grace, want away", s.Members[0].Shown)
 	}
+}
+
+// byName returns a member's Keep entries by node name, without the run
+// that each Hub adds to its name.
+func byName(keep map[string]chat.Presence) map[string]chat.Presence {
+	out := make(map[string]chat.Presence, len(keep))
+	for node, p := range keep {
+		name, _, err := chat.SplitNode(node)
+		if err != nil {
+			name = "malformed " + node
+		}
+		out[name] = p
+	}
+	return out
+}
+
+// keptBy returns who keeps the room's only member present, by node name,
+// and how the list shows the member.
+func keptBy(t *testing.T, c *cluster, room string) (map[string]chat.Presence, chat.Presence) {
+	t.Helper()
+	s, _, err := c.state.Load(room)
+	must(t, err)
+	if len(s.Members) != 1 {
+		t.Fatalf("members %+v, want one", s.Members)
+	}
+	return byName(s.Members[0].Keep), s.Members[0].Shown
+}
+
+// sweep sweeps the nodes at once, as their Run loops would.
+func sweep(t *testing.T, nodes ...*node) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() {
+			if err := n.hub.Sweep(); err != nil {
+				t.Errorf("Sweep: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// poll calls step every 20 ms until it returns true; it fails the test
+// after 20 s. The NATS registries go by the server's clock, which only
+// real time moves, so a test that needs a beat to grow old must poll.
+func poll(t *testing.T, step func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for !step() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("gave up waiting")
+		}
+	}
+}
+
+func testCrashedNode(t *testing.T, c *cluster) {
+	if _, ok := c.states[0].(chat.NodeRegistry); !ok {
+		t.Skip("the state store knows no node's liveness")
+	}
+	a, b, x := c.nodes[0], c.nodes[1], c.nodes[2]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	// alice's only stream is on b; x serves the room for a reader.
+	detach, err := b.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	detachX, err := x.hub.Attach("reader", "lobby")
+	must(t, err)
+	defer detachX()
+	if keep, _ := keptBy(t, c, "lobby"); !cmp.Equal(keep, map[string]chat.Presence{"b": chat.Online}) {
+		t.Fatalf("alice kept by %v, want b", keep)
+	}
+	sweep(t, a, b, x) // every node beats once
+	b.crash()
+	// The others take b for dead once its last beat is the TTL old: then
+	// no node keeps alice, but she is shown online for the grace still.
+	poll(t, func() bool {
+		c.clk.Add(nodeTTL / 4)
+		sweep(t, a, x)
+		keep, shown := keptBy(t, c, "lobby")
+		if shown != chat.Online {
+			t.Fatalf("alice shown %v while kept by %v", shown, keep)
+		}
+		return len(keep) == 0
+	})
+	c.clk.Add(chat.DefaultPresenceGrace)
+	sweep(t, a, x)
+	if _, shown := keptBy(t, c, "lobby"); shown != chat.Away {
+		t.Fatalf("alice shown %v after the grace, want away", shown)
+	}
+	c.clk.Add(chat.DefaultPresenceDebounce)
+	sweep(t, a, x)
+	for _, n := range []*node{a, x} {
+		n.waitFor(t, chat.KindMembers, func(ds []chat.Delivery) bool {
+			return len(ds) > 0 && cmp.Equal(ds[len(ds)-1].Members, []chat.Member{{ID: alice.ID, Name: "alice", State: chat.Away}})
+		})
+	}
+	// After the away timeout, both live nodes decide she leaves; the log
+	// has her leave once.
+	c.clk.Add(chat.DefaultAwayTimeout)
+	sweep(t, a, x)
+	for _, n := range []*node{a, x} {
+		n.waitFor(t, chat.KindLeave, atLeast(1))
+	}
+	if diff := cmp.Diff([]string{"join alice", "leave alice"}, logEvents(t, a.hub, "lobby")); diff != "" {
+		t.Errorf("the log (-want +got):\n%s", diff)
+	}
+}
+
+func testLiveNode(t *testing.T, c *cluster) {
+	if _, ok := c.states[0].(chat.NodeRegistry); !ok {
+		t.Skip("the state store knows no node's liveness")
+	}
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := b.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	// Both nodes sweep (and beat) for four TTLs on the hubs' clock and two
+	// in real time (a NATS registry's): long enough that a node that did
+	// not beat would be taken for dead, and a keeps finding b alive.
+	start, began := time.Now(), c.clk.Now()
+	poll(t, func() bool {
+		c.clk.Add(nodeTTL / 4)
+		sweep(t, a, b)
+		keep, shown := keptBy(t, c, "lobby")
+		if diff := cmp.Diff(map[string]chat.Presence{"b": chat.Online}, keep); diff != "" || shown != chat.Online {
+			t.Fatalf("alice shown %v, kept by (-want +got):\n%s", shown, diff)
+		}
+		return time.Since(start) >= 2*nodeTTL && c.clk.Now().Sub(began) >= 4*nodeTTL
+	})
+}
+
+func testNodeName(t *testing.T, c *cluster) {
+	for _, name := range []string{"a.b", "a b", "a/b", "a*", "a>", "ünï", strings.Repeat("n", 65)} {
+		t.Run(name, func(t *testing.T) {
+			cfg := chat.Config{Log: c.logs[0], State: c.states[0], Shared: true, Node: name, Now: c.clk.Now}
+			h := chat.NewHub(c.nodes[0].box, cfg, func(chat.Delivery) {}, nil)
+			defer h.Close()
+			if err := h.Sweep(); !errors.Is(err, chat.ErrNodeName) {
+				t.Errorf("Sweep: %v, want %v", err, chat.ErrNodeName)
+			}
+			if reg, ok := c.states[0].(chat.NodeRegistry); ok {
+				if err := reg.Beat(name+"/run", c.clk.Now()); !errors.Is(err, chat.ErrNodeName) {
+					t.Errorf("Beat: %v, want %v", err, chat.ErrNodeName)
+				}
+			}
+		})
+	}
+}
+
+func testJustStarted(t *testing.T, c *cluster) {
+	if _, ok := c.states[0].(chat.NodeRegistry); !ok {
+		t.Skip("the state store knows no node's liveness")
+	}
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := b.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	sweep(t, b)
+	// b's beat is long past when a first sweeps: a has heard no beat for
+	// a TTL of its own yet, so it takes no one for dead.
+	c.clk.Add(10 * nodeTTL)
+	sweep(t, a)
+	if keep, _ := keptBy(t, c, "lobby"); !cmp.Equal(keep, map[string]chat.Presence{"b": chat.Online}) {
+		t.Fatalf("alice kept by %v after a's first sweep, want b", keep)
+	}
+}
+
+func testKeepAgain(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	detach, err := b.hub.Attach("browser-a", "lobby", chat.Bind{Member: alice.ID})
+	must(t, err)
+	defer detach()
+	// Another node took b for dead (b was cut off from the store for a
+	// while): its entry is gone, though its stream is open.
+	_, _, err = chat.UpdateState(c.state, "lobby", func(s *chat.RoomState) error {
+		for _, node := range s.Keepers() {
+			s.ForgetNode(node, c.clk.Now())
+		}
+		return nil
+	})
+	must(t, err)
+	if keep, _ := keptBy(t, c, "lobby"); len(keep) != 0 {
+		t.Fatalf("alice kept by %v after the others forgot b", keep)
+	}
+	// b's next sweep writes it back, once its copy of the state has the
+	// change (it follows the store).
+	poll(t, func() bool {
+		sweep(t, b)
+		keep, _ := keptBy(t, c, "lobby")
+		return cmp.Equal(keep, map[string]chat.Presence{"b": chat.Online})
+	})
 }
 
 // ownerIndex returns the cluster's owner index, or fails the test.
