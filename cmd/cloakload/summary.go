@@ -254,7 +254,13 @@ func writeSummary(w io.Writer, runs []result) {
 		first := group[0]
 		fmt.Fprintf(w, "\n== %s (%s)\n", name, describe(first))
 		valid, void := map[string][]*result{}, map[string][]*result{}
-		for _, t := range targets {
+		// A scenario run on one server alone (loadtest/nodes.sh) gets a
+		// column of its own, without the figures its runs do not have.
+		shown := targets
+		if !slices.ContainsFunc(group, func(r *result) bool { return r.Target != targets[0] }) {
+			shown = targets[:1]
+		}
+		for _, t := range shown {
 			var all, failed int
 			for _, r := range group {
 				if r.Target != t {
@@ -281,7 +287,11 @@ func writeSummary(w io.Writer, runs []result) {
 			}
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "   figure\t%s\t%s\tratio\n", targets[0], targets[1])
+		if len(shown) == 1 {
+			fmt.Fprintf(tw, "   figure\t%s\n", shown[0])
+		} else {
+			fmt.Fprintf(tw, "   figure\t%s\t%s\tratio\n", targets[0], targets[1])
+		}
 		for _, m := range append(metricsFor(first.Kind, first.Params.Frozen > 0), procMetrics(first)...) {
 			var s [2]spread
 			var cells [2]string
@@ -298,7 +308,12 @@ func writeSummary(w io.Writer, runs []result) {
 					cells[i] += " (void)"
 				}
 			}
-			fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, cells[0], cells[1], ratio(s[0], s[1]))
+			switch {
+			case len(shown) == 2:
+				fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, cells[0], cells[1], ratio(s[0], s[1]))
+			case s[0].n > 0:
+				fmt.Fprintf(tw, "   %s\t%s\n", m.name, cells[0])
+			}
 		}
 		tw.Flush()
 		if marked {
