@@ -171,6 +171,9 @@ func procMetrics(first *result) []metric {
 		if first.Kind != kindMemory {
 			ms = append(ms, metric{p.Name + " CPU (%)", proc(func(q procStat) float64 { return q.CPUPc })})
 		}
+		if first.Kind == kindIdle {
+			ms = append(ms, metric{p.Name + " RSS before the streams (MiB)", proc(func(q procStat) float64 { return q.RSSBeforeMiB })})
+		}
 		ms = append(ms, metric{p.Name + " RSS (MiB)", proc(func(q procStat) float64 { return q.RSSMiB })})
 	}
 	for _, name := range slices.Sorted(maps.Keys(first.Counters)) {
