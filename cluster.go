@@ -86,17 +86,8 @@ func (s *natsStorage) Set(v string) error {
 	return nil
 }
 
-func validNodeName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validNodeName: what chat.CheckNode takes, a token of a NATS key.
+func validNodeName(s string) bool { return chat.CheckNode(s) == nil }
 
 // defaultNodeName is the host's name, cut to what a node name may hold, and
 // 8 random hex digits: two processes on one host (or a restart while the

@@ -35,7 +35,9 @@ var builtNATS = sync.OnceValues(func() (string, error) {
 	}
 	natsDir = dir
 	bin := filepath.Join(dir, "nats-server")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+	// -race, as the test binary was built: natstest's embedded server
+	// compiled the same packages so, and the build cache has them.
+	out, err := exec.Command("go", "build", "-race", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
 	if err != nil {
 		return "", &buildError{err: err, out: string(out)}
 	}
@@ -406,6 +408,7 @@ func TestClusterOfProcesses(t *testing.T) {
 
 	const room = "lobby.main" // a '.', which a subject would split on
 	var joinID uint64         // the room's first event
+	var tokA string           // a bot's token, joined on node 1
 	var newest uint64         // the room's newest event after the posts
 
 	t.Run("posts from two nodes, read on a third live and by resume; a killed node's readers resume elsewhere", func(t *testing.T) {
@@ -413,7 +416,7 @@ func TestClusterOfProcesses(t *testing.T) {
 		// and on the one that will die.
 		live3 := openJSONStream(t, n3.base, room, 0)
 		live2 := openJSONStream(t, n2.base, room, 0)
-		tokA := joinBot(t, n1.base, room, "ann")
+		tokA = joinBot(t, n1.base, room, "ann")
 		tokB := joinBot(t, n2.base, room, "ben")
 
 		const perPoster = 60
@@ -586,6 +589,11 @@ func TestClusterOfProcesses(t *testing.T) {
 
 		ns.kill()
 		waitReady(t, n1.base, false)
+		// Without NATS a post is refused as a passing trouble, never as a
+		// bad token: 503 with Retry-After.
+		if _, status := postBot(n1.base, room, tokA, "while NATS is down"); status != http.StatusServiceUnavailable {
+			t.Errorf("a post while NATS is down: status %d, want 503", status)
+		}
 		ns = startNATS(t, natsBin, ns.addr) // same address, empty store
 		waitReady(t, n1.base, true)
 		waitReady(t, n3.base, true)

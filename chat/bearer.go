@@ -59,13 +59,15 @@ func (h *Hub) Bearer(d Digest) (Holder, bool) {
 // the store read again on a miss). Every request of a bearer names its
 // room, so no cluster-wide token index is needed: a secret of another
 // room's member that this node did not seat is then simply not found here.
-func (h *Hub) BearerIn(roomName string, d Digest) (Holder, bool) {
+// The error is the store's, when it could not be read (ErrUnavailable):
+// the secret may well be good.
+func (h *Hub) BearerIn(roomName string, d Digest) (Holder, bool, error) {
 	if hd, ok := h.Bearer(d); ok || !h.cfg.Shared {
-		return hd, ok
+		return hd, ok, nil
 	}
 	var hd Holder
 	var found bool
-	_ = h.withRoom(roomName, false, func(r *room, now time.Time) error {
+	err := h.withRoom(roomName, false, func(r *room, now time.Time) error {
 		m, ok := r.state.ByToken(d)
 		if !ok {
 			if err := r.reload(h, now); err != nil {
@@ -78,7 +80,10 @@ func (h *Hub) BearerIn(roomName string, d Digest) (Holder, bool) {
 		}
 		return nil
 	})
-	return hd, found
+	if errors.Is(err, ErrNoRoom) || errors.Is(err, ErrInvalidRoom) {
+		err = nil // no such room holds the secret
+	}
+	return hd, found, err
 }
 
 // forgetBearer drops the secret of a member that is gone, so the secret dies

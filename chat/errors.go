@@ -26,6 +26,10 @@ var (
 	ErrInvalidLimit      = fmt.Errorf("chat: limit must be a number from 1 to %d", MaxPage)
 	ErrInvalidClientID   = fmt.Errorf("chat: a message id is 1 to %d characters of visible ASCII (! to ~, no spaces)", MaxClientID)
 	ErrClientIDReused    = errors.New("chat: this message id was already used for a different message; a message sent again must carry the same text")
+	// ErrUnavailable marks a shared Log's or StateStore's failure to reach
+	// its servers in time (NATS down, or a node cut off from it): worth
+	// trying again shortly, not a fault of the request.
+	ErrUnavailable = errors.New("chat: the servers that keep the rooms cannot be reached just now; try again shortly")
 )
 
 // A TextLimit names the limit a message went over.

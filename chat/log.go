@@ -59,8 +59,10 @@ type Log interface {
 
 // Errors of a Log.
 var (
-	ErrConflict         = errors.New("chat: the room's log has moved on since its newest id was read")
-	ErrNotNext          = errors.New("chat: a record's id must follow the id it is appended after")
-	ErrTruncated        = errors.New("chat: the records after this id are no longer kept")
-	errTooManyConflicts = errors.New("chat: the room's log kept moving on; the event was not stored")
+	ErrConflict  = errors.New("chat: the room's log has moved on since its newest id was read")
+	ErrNotNext   = errors.New("chat: a record's id must follow the id it is appended after")
+	ErrTruncated = errors.New("chat: the records after this id are no longer kept")
+	// ErrLogBusy is a Hub's error when other servers kept appending to a
+	// room before each of its retries: the event was not stored.
+	ErrLogBusy = errors.New("chat: the room's log kept moving on; the event was not stored")
 )

@@ -182,7 +182,7 @@ func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 			return Event{}, false, fmt.Errorf("append event: %w", err)
 		}
 		if tries == maxConflicts {
-			return Event{}, false, errTooManyConflicts
+			return Event{}, false, ErrLogBusy
 		}
 		_, newest, ok, err := h.log.Bounds(r.name)
 		if err != nil {

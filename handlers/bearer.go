@@ -73,7 +73,10 @@ func actorOf(c echo.Context, hub *chat.Hub, room, m string) (actor, error) {
 	if !validSession(token) { // the same shape: 32 hex digits
 		return actor{}, errInvalidToken
 	}
-	hd, ok := hub.BearerIn(room, digestOf(token)) // on any node serving the room
+	hd, ok, err := hub.BearerIn(room, digestOf(token)) // on any node serving the room
+	if err != nil {
+		return actor{}, err // the shared store could not be asked: not the token's fault
+	}
 	if !ok {
 		return actor{}, errInvalidToken
 	}

@@ -16,6 +16,13 @@ import (
 	"github.com/cloakroom/cloakroom/views"
 )
 
+// isBusy says whether err is a shared store's passing trouble: other nodes
+// kept winning a room's compare-and-set, or NATS could not be reached in
+// time. Both are answered 503 with Retry-After: 1.
+func isBusy(err error) bool {
+	return errors.Is(err, chat.ErrLogBusy) || errors.Is(err, chat.ErrStateBusy) || errors.Is(err, chat.ErrUnavailable)
+}
+
 // statusOf maps the domain's errors to HTTP statuses; this is the one place
 // that does.
 func statusOf(err error) int {
@@ -35,7 +42,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, chat.ErrNameTaken), errors.Is(err, chat.ErrRoomFull), errors.Is(err, chat.ErrTooManyNames):
 		return http.StatusConflict
-	case errors.Is(err, chat.ErrTooManyRooms), errors.Is(err, chat.ErrTooManyReaders):
+	case errors.Is(err, chat.ErrTooManyRooms), errors.Is(err, chat.ErrTooManyReaders), isBusy(err):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, chat.ErrNoRoom):
 		return http.StatusNotFound
@@ -58,6 +65,8 @@ func userMessage(err error, status int) string {
 	switch {
 	case status == http.StatusInternalServerError:
 		return "Something went wrong on the server."
+	case isBusy(err): // its words would name the store and its failure
+		return "The server could not store this just now; try again in a moment."
 	case errors.As(err, &he):
 		if s, ok := he.Message.(string); ok {
 			return sentence(s)
@@ -100,6 +109,8 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 		switch {
 		case errors.As(err, &slow): // RFC 9110 §10.2.3: when to come back
 			c.Response().Header().Set("Retry-After", strconv.Itoa(slow.seconds()))
+		case isBusy(err):
+			c.Response().Header().Set("Retry-After", "1")
 		case errors.Is(err, errInvalidToken):
 			c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		case errors.Is(err, errTokenRoom):

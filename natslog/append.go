@@ -66,7 +66,7 @@ func (l *Log) append(room string, expect uint64, rec chat.Record) (chat.Record, 
 		if isWrongLastSequence(err) {
 			return chat.Record{}, false, chat.ErrConflict
 		}
-		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
+		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", Unavailable(err))
 	}
 	idx.appended(headSeq, stored{seq: ack.Sequence, rec: rec}, l.cfg.History)
 	return rec, true, nil
@@ -98,7 +98,7 @@ func (l *Log) appendKnown(ctx context.Context, subj string, idx *cidIndex, expec
 		idx.invalidate() // the stream is gone: the full path makes it again
 		return chat.Record{}, false, nil
 	case err != nil:
-		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
+		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", Unavailable(err))
 	}
 	idx.appended(headSeq, stored{seq: ack.Sequence, rec: rec}, l.cfg.History)
 	return rec, true, nil

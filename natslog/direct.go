@@ -69,7 +69,7 @@ func (l *Log) getOne(ctx context.Context, req directRequest) (stored, bool, erro
 		return stored{}, false, errStreamGone
 	}
 	if err != nil {
-		return stored{}, false, fmt.Errorf("natslog: direct get: %w", err)
+		return stored{}, false, fmt.Errorf("natslog: direct get: %w", Unavailable(err))
 	}
 	return parseDirect(m, true)
 }
@@ -150,17 +150,17 @@ func (l *Log) batchOnce(ctx context.Context, req directRequest, upTo uint64, fn 
 	inbox := nats.NewInbox() // not a response inbox, which the connection's request mux would also receive
 	sub, err := l.nc.SubscribeSync(inbox)
 	if err != nil {
-		return p, false, fmt.Errorf("natslog: direct get: %w", err)
+		return p, false, fmt.Errorf("natslog: direct get: %w", Unavailable(err))
 	}
 	defer sub.Unsubscribe()
 	if err := l.nc.PublishRequest(l.directSubject, inbox, body); err != nil {
-		return p, false, fmt.Errorf("natslog: direct get: %w", err)
+		return p, false, fmt.Errorf("natslog: direct get: %w", Unavailable(err))
 	}
 	wanted := true
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return p, false, fmt.Errorf("natslog: direct get: %w", err)
+			return p, false, fmt.Errorf("natslog: direct get: %w", Unavailable(err))
 		}
 		s, ok, err := parseDirect(m, !req.NoHeaders)
 		if err != nil {

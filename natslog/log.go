@@ -270,7 +270,7 @@ func (l *Log) Drop(room string) error {
 		err = st.Purge(ctx, jetstream.WithPurgeSubject(subj))
 	}
 	if err != nil {
-		return fmt.Errorf("natslog: drop: %w", err)
+		return fmt.Errorf("natslog: drop: %w", Unavailable(err))
 	}
 	// Tell the followers, this Log's and other nodes', that the room lost
 	// its records (see follow.go); a lost announcement leaves them to

@@ -329,7 +329,7 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, chat.Revision, err
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("natsstate: load: %w", err)
+		return nil, 0, fmt.Errorf("natsstate: load: %w", natslog.Unavailable(err))
 	}
 	return value, rev, nil
 }
@@ -397,7 +397,7 @@ func (s *Store) put(ctx context.Context, key string, expect chat.Revision, value
 		expect != 0 && errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 		return 0, chat.ErrConflict
 	case err != nil:
-		return 0, fmt.Errorf("natsstate: update: %w", err)
+		return 0, fmt.Errorf("natsstate: update: %w", natslog.Unavailable(err))
 	}
 	return chat.Revision(rev), nil
 }

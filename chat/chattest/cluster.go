@@ -366,21 +366,22 @@ func testBearerThere(t *testing.T, c *cluster) {
 	secret := chat.Digest{1, 2, 3}
 	bot, err := a.hub.JoinBearer(secret, "lobby", "bot")
 	must(t, err)
-	hd, ok := b.hub.BearerIn("lobby", secret)
+	hd, ok, err := b.hub.BearerIn("lobby", secret)
+	must(t, err)
 	if want := (chat.Holder{Owner: hd.Owner, Room: "lobby", Member: bot.ID}); !ok || hd != want || hd.Owner == "" {
 		t.Fatalf("BearerIn on the other node = %+v, %v; want %+v, true", hd, ok, want)
 	}
 	if _, err := b.hub.Post(hd.Owner, "lobby", hd.Member, "beep", ""); err != nil {
 		t.Fatalf("the bot posts on the other node: %v", err)
 	}
-	if _, ok := b.hub.BearerIn("elsewhere", secret); ok {
+	if _, ok, _ := b.hub.BearerIn("elsewhere", secret); ok {
 		t.Error("the secret was found in a room its member is not in")
 	}
 	must(t, a.hub.Leave(hd.Owner, "lobby", bot.ID))
 	// Once the other node has published the leave, its copy of the state
 	// has it too (until then a request there may still find the member).
 	b.waitFor(t, chat.KindLeave, atLeast(1))
-	if _, ok := b.hub.BearerIn("lobby", secret); ok {
+	if _, ok, _ := b.hub.BearerIn("lobby", secret); ok {
 		t.Error("the secret still works on the other node after its member left")
 	}
 }

@@ -1,0 +1,38 @@
+package natslog
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cloakroom/cloakroom/chat"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Unavailable returns err marked as chat.ErrUnavailable (errors.Is finds
+// both) when it says the NATS servers could not be reached or did not
+// answer in time: a timeout, no responders (no JetStream, or the stream is
+// being made again), a closed, draining or reconnecting connection. Other
+// errors are returned as they are. The web layer answers the first kind
+// with 503 and Retry-After, as a node that lost NATS for a moment should.
+// natsstate uses it too.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, chat.ErrUnavailable) {
+		return err
+	}
+	for _, e := range []error{
+		context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
+		nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting, nats.ErrDisconnected,
+		jetstream.ErrStreamNotFound,
+	} {
+		if errors.Is(err, e) {
+			return unavailable{err}
+		}
+	}
+	return err
+}
+
+type unavailable struct{ err error }
+
+func (u unavailable) Error() string   { return u.err.Error() }
+func (u unavailable) Unwrap() []error { return []error{u.err, chat.ErrUnavailable} }
