@@ -2,6 +2,9 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -74,5 +77,44 @@ func TestParseNodeFlags(t *testing.T) {
 		if _, _, err := parseFlags([]string{"-procs", bad}, io.Discard); err == nil {
 			t.Errorf("-procs %q accepted", bad)
 		}
+	}
+}
+
+// A resume counts only a gap-free run of ids from the resume point to the
+// newest, without a reset; the server must have been asked from the right
+// point.
+func TestResumeOnce(t *testing.T) {
+	const from, to = 100, 104
+	for _, tt := range []struct {
+		name   string
+		stream string
+		ok     bool
+	}{
+		{"every id, with a presence event between", "id: 101\ndata: {}\n\ndata: {\"type\":\"presence\"}\n\nid: 102\ndata: {}\n\nid: 103\ndata: {}\n\nid: 104\ndata: {}\n\n", true},
+		{"a gap", "id: 101\ndata: {}\n\nid: 103\ndata: {}\n\nid: 104\ndata: {}\n\n", false},
+		{"a repeat", "id: 101\ndata: {}\n\nid: 101\ndata: {}\n\n", false},
+		{"a reset", "event: reset\nid: 90\ndata: {}\n\n", false},
+		{"the stream ends first", "id: 101\ndata: {}\n\n", false},
+		{"a long data line", "id: 101\ndata: " + strings.Repeat("x", 100<<10) + "\n\nid: 102\n\nid: 103\n\nid: 104\n\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if got := r.Header.Get("Last-Event-ID"); got != strconv.Itoa(from) {
+					http.Error(w, "Last-Event-ID "+got, http.StatusBadRequest)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, tt.stream)
+			}))
+			defer srv.Close()
+			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			took, err := resumeOnce(t.Context(), c, srv.URL+"/rooms/r/events", from, to)
+			if (err == nil) != tt.ok {
+				t.Fatalf("resumeOnce = %v, %v; want ok %v", took, err, tt.ok)
+			}
+			if err == nil && took <= 0 {
+				t.Errorf("took %v", took)
+			}
+		})
 	}
 }
