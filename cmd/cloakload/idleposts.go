@@ -13,8 +13,8 @@ import (
 // stream first (it pays for code and pools), a sample, then the rest, and a
 // second sample after the settle time.
 func runIdle(ctx context.Context, cfg *config, res *result) error {
-	if cfg.serverPID <= 0 {
-		return errors.New("an idle run measures the server's memory: give -server-pid")
+	if cfg.serverPID <= 0 && len(cfg.procs) == 0 {
+		return errors.New("an idle run measures the server's memory: give -server-pid or -procs")
 	}
 	t := newTarget(cfg)
 	rooms := roomNames(cfg.rooms)
@@ -23,26 +23,26 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	}
 	c := clock{start: time.Now()}
 	w := newWindow()
-	warm, _, err := connect(ctx, t, rooms, 1, 0, 0, lineBuffer(0), c, w, nil)
+	warm, _, err := connect(ctx, t, cfg.readURLs, rooms, 1, 0, 0, lineBuffer(0), c, w, nil)
 	if err != nil {
 		return err
 	}
 	defer closeAll(warm)
 	c.sleepUntil(ctx, c.now()+time.Second)
-	a := &sampler{pid: cfg.serverPID, clock: c}
+	a := newSampler(cfg, c)
 	a.take()
-	streams, _, err := connect(ctx, t, rooms, cfg.readers, 0, 0, lineBuffer(0), c, w, nil)
+	streams, _, err := connect(ctx, t, cfg.readURLs, rooms, cfg.readers, 0, 0, lineBuffer(0), c, w, nil)
 	if err != nil {
 		return err
 	}
 	defer closeAll(streams)
 	c.sleepUntil(ctx, c.now()+cfg.settle)
-	b := &sampler{pid: cfg.serverPID, clock: c}
+	b := newSampler(cfg, c)
 	b.take()
 	measure(cfg, res, a, b)
 	res.Void, res.VoidReason = false, "" // nothing flows: the generator cannot be the bottleneck
-	if a.err != nil || b.err != nil {
-		return errors.Join(a.err, b.err)
+	if a.err != nil || b.err != nil || a.perr != nil || b.perr != nil {
+		return errors.Join(a.err, b.err, a.perr, b.perr)
 	}
 	cut := 0
 	for _, r := range streams {
@@ -55,6 +55,9 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	if cut > 0 {
 		return fmt.Errorf("%d of %d idle streams ended during the settle time", cut, len(streams))
 	}
+	if cfg.serverPID <= 0 {
+		return nil // the processes' figures say it
+	}
 	res.Idle = &idleStats{
 		Streams:      len(streams),
 		RSSBeforeMiB: mib(a.server.rss),
@@ -64,16 +67,21 @@ func runIdle(ctx context.Context, cfg *config, res *result) error {
 	return nil
 }
 
-// runPosts measures posts per second into a room nobody reads: conns
-// workers, each on its own keep-alive connection, post one message after
-// another as fast as the replies come (a closed loop).
+// runPosts measures posts per second into rooms nobody reads: conns
+// workers, each on its own keep-alive connection (worker j to node j mod
+// nodes), post one message after another as fast as the replies come (a
+// closed loop), message s into room s mod rooms.
 func runPosts(ctx context.Context, cfg *config, res *result) error {
 	t := newTarget(cfg)
-	rooms := roomNames(1)
+	rooms := roomNames(cfg.rooms)
 	if err := t.setup(ctx, setupClient(), rooms); err != nil {
 		return err
 	}
-	poster := newPoster(hostOf(cfg.url), cfg.conns)
+	hosts := hostsOf(cfg.postURLs)
+	posters := make([]*poster, len(hosts))
+	for i, h := range hosts {
+		posters[i] = newPoster(h, cfg.conns)
+	}
 	c := clock{start: time.Now()}
 	from := c.now() + cfg.warmup
 	to := from + cfg.duration
@@ -90,7 +98,8 @@ func runPosts(ctx context.Context, cfg *config, res *result) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	for range cfg.conns {
+	for j := range cfg.conns {
+		poster := posters[j%len(posters)]
 		wg.Go(func() {
 			var own histogram
 			var n, bad uint64
@@ -100,7 +109,7 @@ func runPosts(ctx context.Context, cfg *config, res *result) error {
 				sent := c.now()
 				text, err := messageText(s, sent, cfg.size)
 				if err == nil {
-					head, body := t.post(0, s, text)
+					head, body := t.post(int(s%uint64(len(rooms))), s, text)
 					var r reply
 					if r, err = poster.do(runCtx, head, body); err == nil {
 						err = t.accepted(r)
@@ -128,7 +137,7 @@ func runPosts(ctx context.Context, cfg *config, res *result) error {
 			}
 		})
 	}
-	a, b := &sampler{pid: cfg.serverPID, clock: c}, &sampler{pid: cfg.serverPID, clock: c}
+	a, b := newSampler(cfg, c), newSampler(cfg, c)
 	c.sleepUntil(ctx, from)
 	a.take()
 	c.sleepUntil(ctx, to)

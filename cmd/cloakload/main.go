@@ -6,6 +6,7 @@
 //
 //	cloakload -target cloakroom -url http://127.0.0.1:5000 -scenario fanout100 -server-pid PID
 //	cloakload -target centrifugo -url http://127.0.0.1:8000 -api-key KEY -scenario big -json
+//	cloakload -post-urls http://127.0.0.1:5001,http://127.0.0.1:5002 -read-urls http://127.0.0.1:5003 -scenario cross -procs nats=PID,n1=PID
 //	cloakload -summarize results.jsonl
 //	cloakload -free-port
 package main
@@ -21,6 +22,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -113,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:5000", "the server's base URL")
 	fs.StringVar(&c.apiKey, "api-key", "", "Centrifugo's HTTP API key (publishing)")
 	fs.StringVar(&c.scenario, "scenario", "fanout100", "one of: "+scenarioNames())
-	var rooms, readers, frozen, rcvbuf, rate, size, conns presetInt
+	var rooms, readers, frozen, rcvbuf, rate, size, conns, events, tries presetInt
 	var settle presetDuration
 	fs.Var(&rooms, "rooms", "`n` rooms (default: the scenario's)")
 	fs.Var(&readers, "readers", "`n` healthy readers, spread over the rooms; idle: streams (default: the scenario's)")
@@ -121,7 +123,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 	fs.Var(&rcvbuf, "rcvbuf", "frozen readers' SO_RCVBUF in `bytes`, 0 for the kernel's default (default: the scenario's)")
 	fs.Var(&rate, "rate", "messages per second over all rooms, a `rate` (default: the scenario's)")
 	fs.Var(&size, "size", "`bytes` of message text (default: the scenario's)")
-	fs.Var(&conns, "conns", "posts: `n` keep-alive connections (default: the scenario's)")
+	fs.Var(&conns, "conns", "posts: `n` keep-alive connections, spread over -post-urls; resume: connections that fill the room (default: the scenario's)")
+	fs.Var(&events, "events", "resume: `n` events each reader resumes (default: the scenario's)")
+	fs.Var(&tries, "tries", "resume: `n` readers, one after another (default: the scenario's)")
+	var postURLs, readURLs, metricsURLs, procs string
+	fs.StringVar(&postURLs, "post-urls", "", "comma-separated base `URLs` (nodes) to post to, round-robin; default -url; joins go to the first")
+	fs.StringVar(&readURLs, "read-urls", "", "comma-separated base `URLs` (nodes) readers connect to, round-robin; default -url")
+	fs.StringVar(&c.name, "name", "", "record the run under this `name` instead of the scenario's (for -summarize)")
+	fs.StringVar(&procs, "procs", "", "more processes to sample, `name=pid,…` (each node, NATS): CPU over the window, memory at its end")
+	fs.StringVar(&metricsURLs, "metrics-urls", "", "comma-separated Prometheus `URLs` whose counters named -counter-prefix… are summed before and after the window")
+	fs.StringVar(&c.counterPrefix, "counter-prefix", "cloakroom_nats_", "the counters -metrics-urls reports")
 	fs.Var(&settle, "settle", "idle: `time` to wait before measuring memory (default: the scenario's)")
 	fs.DurationVar(&c.warmup, "warmup", defaultWarmup, "load before the measured window")
 	fs.DurationVar(&c.duration, "duration", 0, fmt.Sprintf("measured window (default %s; stuck runs: the longest wait for a cut, default %s)", defaultDuration, defaultStuckMax))
@@ -132,7 +143,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 	fs.StringVar(&m.file, "summarize", "", "print a table per scenario from a file of -json lines, and exit")
 	fs.BoolVar(&freeOne, "free-port", false, "print a free TCP port on 127.0.0.1, and exit")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this `file` (to see what costs the generator)")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, m, err
 	}
 	if fs.NArg() > 0 {
@@ -154,6 +166,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 	c.rooms, c.readers, c.frozen = rooms.or(preset.rooms), readers.or(preset.readers), frozen.or(preset.frozen)
 	c.rcvbuf, c.rate, c.size, c.conns = rcvbuf.or(preset.rcvbuf), rate.or(preset.rate), size.or(preset.size), conns.or(preset.conns)
 	c.settle = settle.or(preset.settle)
+	c.events, c.tries = events.or(preset.events), tries.or(preset.tries)
+	c.postURLs, c.readURLs, c.metricsURLs = splitList(postURLs), splitList(readURLs), splitList(metricsURLs)
+	if len(c.postURLs) == 0 {
+		c.postURLs = []string{c.url}
+	}
+	if len(c.readURLs) == 0 {
+		c.readURLs = []string{c.url}
+	}
+	if c.procs, err = parseProcs(procs); err != nil {
+		return nil, m, err
+	}
 	if c.duration == 0 {
 		c.duration = defaultDuration
 		if c.kind == kindStuck {
@@ -164,6 +187,37 @@ func parseFlags(args []string, stderr io.Writer) (*config, mode, error) {
 		return nil, m, err
 	}
 	return &c, m, nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// A namedPID is a process to sample, under a name of the script's.
+type namedPID struct {
+	name string
+	pid  int
+}
+
+// parseProcs reads -procs: name=pid,…
+func parseProcs(s string) ([]namedPID, error) {
+	var out []namedPID
+	for _, item := range splitList(s) {
+		name, pid, ok := strings.Cut(item, "=")
+		n, err := strconv.Atoi(pid)
+		if !ok || name == "" || err != nil || n <= 0 {
+			return nil, fmt.Errorf("-procs wants name=pid,…, not %q", item)
+		}
+		out = append(out, namedPID{name, n})
+	}
+	return out, nil
 }
 
 // presetInt is an integer flag that, when absent, takes the scenario's value.

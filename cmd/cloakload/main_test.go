@@ -12,6 +12,7 @@ import (
 func TestParseFlags(t *testing.T) {
 	base := func(c config) config {
 		c.target, c.url, c.voidPct = "cloakroom", "http://127.0.0.1:5000", 70
+		c.postURLs, c.readURLs, c.counterPrefix = []string{c.url}, []string{c.url}, "cloakroom_nats_"
 		c.warmup, c.drain = defaultWarmup, defaultDrain
 		if c.duration == 0 {
 			c.duration = defaultDuration
@@ -32,7 +33,8 @@ func TestParseFlags(t *testing.T) {
 		{"idle settles", []string{"-scenario", "idle5k", "-settle", "1s"},
 			base(config{scenario: "idle5k", kind: kindIdle, rooms: 10, readers: 5000, settle: time.Second})},
 		{"Centrifugo", []string{"-target", "centrifugo", "-url", "http://127.0.0.1:8000", "-api-key", "k", "-scenario", "posts"},
-			config{target: "centrifugo", url: "http://127.0.0.1:8000", apiKey: "k", scenario: "posts", kind: kindPosts, rooms: 1, conns: 32, size: 300,
+			config{target: "centrifugo", url: "http://127.0.0.1:8000", postURLs: []string{"http://127.0.0.1:8000"}, readURLs: []string{"http://127.0.0.1:8000"},
+				counterPrefix: "cloakroom_nats_", apiKey: "k", scenario: "posts", kind: kindPosts, rooms: 1, conns: 32, size: 300,
 				warmup: defaultWarmup, duration: defaultDuration, drain: defaultDrain, voidPct: 70}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +61,9 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"too big a message", []string{"-size", "20000"}},
 		{"a stray argument", []string{"fanout100"}},
 		{"stuck without a frozen reader", []string{"-scenario", "stuck-300", "-frozen", "0"}},
+		{"memory without a process", []string{"-scenario", "memory"}},
+		{"resume on Centrifugo", []string{"-target", "centrifugo", "-api-key", "k", "-scenario", "resume"}},
+		{"Centrifugo on several nodes", []string{"-target", "centrifugo", "-api-key", "k", "-post-urls", "http://a,http://b"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, err := parseFlags(tt.args, io.Discard); err == nil {

@@ -30,14 +30,14 @@ const maxInFlight = 1024
 // next send; a publisher that falls behind sends at once and catches up,
 // and latency still counts from the schedule.
 type publisher struct {
-	t      target
-	poster *poster
-	clock  clock
-	rooms  int
-	rate   int           // messages per second, over all rooms
-	size   int           // bytes of text
-	start  time.Duration // when message 0 is due; set before run
-	total  int           // messages in the whole run
+	t       target
+	posters []*poster // one per node posted to
+	clock   clock
+	rooms   int
+	rate    int           // messages per second, over all rooms
+	size    int           // bytes of text
+	start   time.Duration // when message 0 is due; set before run
+	total   int           // messages in the whole run
 
 	status   []atomic.Uint32 // by message, post*
 	sentAt   []atomic.Int64  // by message: when its post went out, +1 ns (0: not yet)
@@ -50,11 +50,15 @@ type publisher struct {
 	failures map[string]int // reason → count
 }
 
-// newPublisher plans length's worth of messages.
-func newPublisher(t target, host string, c clock, rooms, rate, size int, length time.Duration) *publisher {
+// newPublisher plans length's worth of messages, posted to hosts in turn.
+func newPublisher(t target, hosts []string, c clock, rooms, rate, size int, length time.Duration) *publisher {
 	total := int(int64(rate) * int64(length) / int64(time.Second))
+	posters := make([]*poster, len(hosts))
+	for i, h := range hosts {
+		posters[i] = newPoster(h, maxInFlight)
+	}
 	return &publisher{
-		t: t, poster: newPoster(host, maxInFlight), clock: c, rooms: rooms, rate: rate, size: size, total: total,
+		t: t, posters: posters, clock: c, rooms: rooms, rate: rate, size: size, total: total,
 		status:   make([]atomic.Uint32, total),
 		sentAt:   make([]atomic.Int64, total),
 		doneAt:   make([]atomic.Int64, total),
@@ -66,6 +70,12 @@ func newPublisher(t target, host string, c clock, rooms, rate, size int, length 
 // due is when message k is scheduled.
 func (p *publisher) due(k int) time.Duration {
 	return p.start + time.Duration(int64(k)*int64(time.Second)/int64(p.rate))
+}
+
+// poster is the node message k goes to: by its sequence in its room, so
+// that each room is posted to from every node in turn.
+func (p *publisher) poster(k int) *poster {
+	return p.posters[int(p.seq(k))%len(p.posters)]
 }
 
 // room and seq place message k.
@@ -104,7 +114,7 @@ func (p *publisher) run(ctx context.Context) {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			head, body := p.t.post(room, p.seq(k), text)
-			r, err := p.poster.do(ctx, head, body)
+			r, err := p.poster(k).do(ctx, head, body)
 			if err == nil {
 				err = p.t.accepted(r)
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,6 +30,14 @@ type result struct {
 	Posts     *postStats    `json:"posts,omitempty"`
 	Frozen    []frozenStat  `json:"frozen,omitempty"`
 	Idle      *idleStats    `json:"idle,omitempty"`
+	Resume    *resumeStats  `json:"resume,omitempty"`
+	// Procs are the processes given with -procs, in their order.
+	Procs     []procStat `json:"procs,omitempty"`
+	ProcError string     `json:"proc_error,omitempty"`
+	// Counters are the -metrics-urls counters' growth over the window,
+	// summed over the endpoints and labels, by name.
+	Counters     map[string]float64 `json:"counters,omitempty"`
+	CounterError string             `json:"counter_error,omitempty"`
 }
 
 type params struct {
@@ -38,6 +48,10 @@ type params struct {
 	Rate      int     `json:"rate,omitempty"`
 	Size      int     `json:"size,omitempty"`
 	Conns     int     `json:"conns,omitempty"`
+	Events    int     `json:"events,omitempty"`
+	Tries     int     `json:"tries,omitempty"`
+	PostNodes int     `json:"post_nodes,omitempty"`
+	ReadNodes int     `json:"read_nodes,omitempty"`
 	WarmupS   float64 `json:"warmup_s"`
 	DurationS float64 `json:"duration_s"`
 	SettleS   float64 `json:"settle_s,omitempty"`
@@ -125,6 +139,30 @@ type postStats struct {
 	Failures  []failure `json:"failures,omitempty"`
 }
 
+// procStat is one -procs process over the window.
+type procStat struct {
+	Name         string  `json:"name"`
+	PID          int     `json:"pid"`
+	CPUPc        float64 `json:"cpu_pct"`        // of one core
+	RSSBeforeMiB float64 `json:"rss_before_mib"` // at the window's start
+	RSSMiB       float64 `json:"rss_mib"`        // at its end
+	PeakMiB      float64 `json:"peak_mib"`       // VmHWM at its end
+}
+
+// resumeStats is the resume run: fresh readers, one after another, each
+// resuming the room's last Events events with Last-Event-ID.
+type resumeStats struct {
+	Events int `json:"events"`
+	Tries  int `json:"tries"`
+	OK     int `json:"ok"` // got every event, in order, no reset
+	// ColdMs is the first try, which may find its node not yet serving
+	// the room; Latency is the others, from the request to the last event.
+	ColdMs   float64   `json:"cold_ms"`
+	Latency  latencyMs `json:"latency_ms"`
+	Failures []failure `json:"failures,omitempty"`
+	FillPerS float64   `json:"fill_posts_per_s"` // how fast the room was filled
+}
+
 // frozenStat is one frozen reader.
 type frozenStat struct {
 	Received  uint64   `json:"received"`
@@ -167,6 +205,10 @@ func (r *result) line() string {
 	if i := r.Idle; i != nil {
 		fmt.Fprintf(&b, " %d streams: %.1f KiB each (RSS %.1f → %.1f MiB)", i.Streams, i.PerStreamKiB, i.RSSBeforeMiB, i.RSSAfterMiB)
 	}
+	if s := r.Resume; s != nil {
+		fmt.Fprintf(&b, " resume %d events: %d/%d ok, p50 %s p90 %s max %s, first %s",
+			s.Events, s.OK, s.Tries, fmtMs(s.Latency.P50), fmtMs(s.Latency.P90), fmtMs(s.Latency.Max), fmtMs(s.ColdMs))
+	}
 	for _, f := range r.Frozen {
 		if f.CutAfterS != nil {
 			fmt.Fprintf(&b, "; frozen reader cut after %.2f s (%s, got %d, %d gaps)", *f.CutAfterS, f.SeenBy, f.Received, f.Gaps)
@@ -186,12 +228,24 @@ func (r *result) line() string {
 	} else if s != nil {
 		fmt.Fprintf(&b, " | server: %s", s.SampleError)
 	}
-	fmt.Fprintf(&b, " | generator CPU %.0f%% of %d core(s)", r.Generator.CPUPc, r.Generator.Cores)
+	if r.Kind != kindMemory { // a memory run has no window
+		fmt.Fprintf(&b, " | generator CPU %.0f%% of %d core(s)", r.Generator.CPUPc, r.Generator.Cores)
+	}
 	if m := r.Machine; m != nil {
 		fmt.Fprintf(&b, " | others %.0f%% of a core", m.OthersCPUPc)
 		if m.StealPc >= 1 {
 			fmt.Fprintf(&b, ", stolen %.0f%%", m.StealPc)
 		}
+	}
+	for _, p := range r.Procs {
+		if r.Kind == kindMemory {
+			fmt.Fprintf(&b, " | %s RSS %.0f MiB", p.Name, p.RSSMiB)
+			continue
+		}
+		fmt.Fprintf(&b, " | %s CPU %.0f%% RSS %.0f MiB", p.Name, p.CPUPc, p.RSSMiB)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Counters)) {
+		fmt.Fprintf(&b, " | %s +%g", name, r.Counters[name])
 	}
 	if r.Void {
 		fmt.Fprintf(&b, " VOID (%s)", r.VoidReason)

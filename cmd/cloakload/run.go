@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 
 // newTarget is the target the configuration names.
 func newTarget(cfg *config) target {
-	base := strings.TrimRight(cfg.url, "/")
+	base := strings.TrimRight(cfg.postURLs[0], "/")
 	if cfg.target == "centrifugo" {
 		return &centrifugo{base: base, apiKey: cfg.apiKey}
 	}
@@ -23,11 +24,12 @@ func newTarget(cfg *config) target {
 // is an error, while what goes wrong under load is part of the result.
 func run(ctx context.Context, cfg *config) (*result, error) {
 	res := &result{
-		Target: cfg.target, Scenario: cfg.scenario, Kind: cfg.kind,
+		Target: cfg.target, Scenario: cmp.Or(cfg.name, cfg.scenario), Kind: cfg.kind,
 		Started: time.Now().UTC(), Load: loadAverage(),
 		Params: params{
 			Rooms: cfg.rooms, Readers: cfg.readers, Frozen: cfg.frozen, RcvBuf: cfg.rcvbuf,
-			Rate: cfg.rate, Size: cfg.size, Conns: cfg.conns,
+			Rate: cfg.rate, Size: cfg.size, Conns: cfg.conns, Events: cfg.events, Tries: cfg.tries,
+			PostNodes: len(cfg.postURLs), ReadNodes: len(cfg.readURLs),
 			WarmupS: cfg.warmup.Seconds(), DurationS: cfg.duration.Seconds(), SettleS: cfg.settle.Seconds(),
 		},
 	}
@@ -39,6 +41,10 @@ func run(ctx context.Context, cfg *config) (*result, error) {
 		err = runIdle(ctx, cfg, res)
 	case kindPosts:
 		err = runPosts(ctx, cfg, res)
+	case kindResume:
+		err = runResume(ctx, cfg, res)
+	case kindMemory:
+		err = runMemory(ctx, cfg, res)
 	default:
 		err = fmt.Errorf("unknown kind %q", cfg.kind)
 	}
@@ -54,7 +60,8 @@ func roomNames(n int) []string {
 	return rooms
 }
 
-// sampler takes the snapshots of both processes the window is measured by.
+// sampler takes the snapshots of both processes the window is measured by,
+// and of any more processes and counters the run was given.
 type sampler struct {
 	pid     int
 	clock   clock
@@ -64,6 +71,18 @@ type sampler struct {
 	machine machineCPU
 	err     error
 	merr    error
+
+	procs       []namedPID
+	procSamples []procSample
+	perr        error
+	metricsURLs []string
+	prefix      string
+	counters    map[string]float64
+	cerr        error
+}
+
+func newSampler(cfg *config, c clock) *sampler {
+	return &sampler{pid: cfg.serverPID, clock: c, procs: cfg.procs, metricsURLs: cfg.metricsURLs, prefix: cfg.counterPrefix}
 }
 
 func (s *sampler) take() {
@@ -72,6 +91,18 @@ func (s *sampler) take() {
 	s.machine, s.merr = sampleMachine()
 	if s.pid > 0 {
 		s.server, s.err = sampleProc(s.pid)
+	}
+	s.procSamples = make([]procSample, len(s.procs))
+	var errs []error
+	for i, p := range s.procs {
+		var err error
+		if s.procSamples[i], err = sampleProc(p.pid); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		}
+	}
+	s.perr = errors.Join(errs...)
+	if len(s.metricsURLs) > 0 {
+		s.counters, s.cerr = scrapeCounters(s.metricsURLs, s.prefix)
 	}
 }
 
@@ -97,6 +128,25 @@ func measure(cfg *config, res *result, a, b *sampler) time.Duration {
 		res.Machine = &machineStats{
 			OthersCPUPc: max(0, 100*others.Seconds()/window.Seconds()),
 			StealPc:     100 * (b.machine.steal - a.machine.steal).Seconds() / window.Seconds(),
+		}
+	}
+	if res.Machine != nil {
+		// The other processes measured are not "others".
+		for i := range cfg.procs {
+			if a.perr == nil && b.perr == nil && cfg.procs[i].pid != cfg.serverPID {
+				res.Machine.OthersCPUPc = max(0, res.Machine.OthersCPUPc-100*(b.procSamples[i].cpu-a.procSamples[i].cpu).Seconds()/window.Seconds())
+			}
+		}
+	}
+	res.Procs, res.ProcError = procFigures(cfg.procs, a, b, window)
+	if len(cfg.metricsURLs) > 0 {
+		if err := errors.Join(a.cerr, b.cerr); err != nil {
+			res.CounterError = err.Error()
+		} else {
+			res.Counters = map[string]float64{}
+			for name, v := range b.counters {
+				res.Counters[name] = v - a.counters[name]
+			}
 		}
 	}
 	if cfg.serverPID <= 0 {
@@ -125,6 +175,15 @@ func hostOf(base string) string {
 		return base
 	}
 	return u.Host
+}
+
+// hostsOf is the host:port of each base URL.
+func hostsOf(bases []string) []string {
+	hosts := make([]string, len(bases))
+	for i, b := range bases {
+		hosts[i] = hostOf(b)
+	}
+	return hosts
 }
 
 // freePort finds a TCP port free on 127.0.0.1 for a server the script

@@ -12,13 +12,20 @@ const (
 	kindStreams = "streams" // readers over rooms, an open-loop publisher
 	kindStuck   = "stuck"   // streams with frozen readers; ends once they are cut
 	kindIdle    = "idle"    // memory per idle stream
-	kindPosts   = "posts"   // closed-loop posts into a room nobody reads
+	kindPosts   = "posts"   // closed-loop posts into rooms nobody reads
+	kindResume  = "resume"  // fresh readers resuming a room's last events
+	kindMemory  = "memory"  // the processes' memory now, no load
 )
 
 // config is one run's parameters: a scenario's preset, then any flag given.
 type config struct {
-	target    string // cloakroom or centrifugo
-	url       string // the server's base URL
+	target string // cloakroom or centrifugo
+	url    string // the server's base URL
+	// postURLs and readURLs are the nodes posts and readers go to, spread
+	// round-robin; both default to url. Setup (joins) goes to postURLs[0].
+	postURLs  []string
+	readURLs  []string
+	name      string // what the run is recorded as; default the scenario
 	apiKey    string // Centrifugo's HTTP API key
 	scenario  string
 	kind      string
@@ -29,13 +36,20 @@ type config struct {
 	rate      int // messages per second over all rooms
 	size      int // bytes of message text
 	conns     int // posts: keep-alive connections
+	events    int // resume: events each reader resumes
+	tries     int // resume: readers, one after another
 	warmup    time.Duration
 	duration  time.Duration // the measured window (stuck: the longest wait for a cut)
 	drain     time.Duration // after the window: the longest wait for late messages
 	settle    time.Duration // idle: wait before measuring memory
 	serverPID int
-	voidPct   float64 // generator CPU, % of its cores, above which a run is void
-	json      bool
+	procs     []namedPID // more processes to sample (nodes, NATS)
+	// metricsURLs are Prometheus endpoints whose counters named with
+	// counterPrefix are read before and after the window, summed.
+	metricsURLs   []string
+	counterPrefix string
+	voidPct       float64 // generator CPU, % of its cores, above which a run is void
+	json          bool
 	// cpuProfile is where to write the tool's own CPU profile.
 	cpuProfile string
 }
@@ -51,6 +65,11 @@ var scenarios = map[string]config{
 	"idle1k": {kind: kindIdle, rooms: 10, readers: 1000, settle: 5 * time.Second},
 	"idle5k": {kind: kindIdle, rooms: 10, readers: 5000, settle: 5 * time.Second},
 	"posts":  {kind: kindPosts, rooms: 1, conns: 32, size: 300},
+	// Several nodes (loadtest/nodes.sh): the same kinds, other sizes.
+	"posts100": {kind: kindPosts, rooms: 100, conns: 24, size: 300},
+	"cross":    {kind: kindStreams, rooms: 5, readers: 50, rate: 1000, size: 300},
+	"resume":   {kind: kindResume, rooms: 1, events: 1000, tries: 50, conns: 8, size: 300},
+	"memory":   {kind: kindMemory, rooms: 1},
 	// One frozen reader beside one healthy one, which shows the room goes on.
 	"stuck-300":        {kind: kindStuck, rooms: 1, readers: 1, frozen: 1, rcvbuf: 4096, rate: 20, size: 300},
 	"stuck-4k":         {kind: kindStuck, rooms: 1, readers: 1, frozen: 1, rcvbuf: 4096, rate: 20, size: 4000},
@@ -95,6 +114,12 @@ func (c *config) check() error {
 		return fmt.Errorf("-conns must be at least 1")
 	case c.kind == kindStuck && c.frozen < 1:
 		return fmt.Errorf("a stuck run needs -frozen of at least 1")
+	case c.kind == kindResume && (c.events < 1 || c.tries < 1 || c.conns < 1):
+		return fmt.Errorf("a resume run needs -events, -tries and -conns of at least 1")
+	case c.kind == kindMemory && c.serverPID <= 0 && len(c.procs) == 0:
+		return fmt.Errorf("a memory run needs -server-pid or -procs")
+	case c.target == "centrifugo" && (len(c.postURLs) > 1 || len(c.readURLs) > 1 || c.kind == kindResume):
+		return fmt.Errorf("several nodes and resume runs are for Cloakroom only")
 	case c.size > maxTextBytes:
 		return fmt.Errorf("-size must be at most %d", maxTextBytes)
 	case c.duration <= 0 || c.warmup < 0:

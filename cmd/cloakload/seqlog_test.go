@@ -47,7 +47,7 @@ func TestSeqLog(t *testing.T) {
 // A reader loses the accepted messages of its room it never got; messages
 // refused or never sent are not its loss.
 func TestPublisherLost(t *testing.T) {
-	p := newPublisher(nil, "", clock{}, 2, 10, 300, time.Second) // 10 messages over 2 rooms
+	p := newPublisher(nil, []string{""}, clock{}, 2, 10, 300, time.Second) // 10 messages over 2 rooms
 	for k, s := range []uint32{postAccepted, postAccepted, postFailed, postAccepted, postAccepted, postAccepted, postNotSent, postAccepted, postAccepted, postAccepted} {
 		p.status[k].Store(s)
 	}
@@ -71,7 +71,7 @@ func TestPublisherLost(t *testing.T) {
 // A late arrival is a reorder only when the server accepted it before the
 // message that overtook it was sent.
 func TestPublisherOrdered(t *testing.T) {
-	p := newPublisher(nil, "", clock{}, 1, 10, 300, time.Second) // one room: message k is sequence k+1
+	p := newPublisher(nil, []string{""}, clock{}, 1, 10, 300, time.Second) // one room: message k is sequence k+1
 	times := []struct{ sent, done int64 }{
 		{10, 20}, // 1
 		{30, 50}, // 2: sent after 1 was accepted

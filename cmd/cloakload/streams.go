@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,10 +16,11 @@ import (
 const connectParallel = 32
 
 // connect opens healthy readers over the rooms (reader i in room i mod
-// rooms), in event loops, one per CPU the tool may use, and frozen readers
-// in room 0, each reading as soon as it is connected. On error it closes
+// rooms, on node i/rooms mod len(bases), so that each room's readers are
+// spread over the nodes), in event loops, one per CPU the tool may use, and frozen readers
+// in room 0 on the first node, each reading as soon as it is connected. On error it closes
 // what it opened.
-func connect(ctx context.Context, t target, rooms []string, healthy, frozen, rcvbuf, buf int, c clock, w *window, ordered func(int, uint64, uint64) bool) ([]*reader, []*reader, error) {
+func connect(ctx context.Context, t target, bases, rooms []string, healthy, frozen, rcvbuf, buf int, c clock, w *window, ordered func(int, uint64, uint64) bool) ([]*reader, []*reader, error) {
 	var loops []*evloop
 	for range min(runtime.GOMAXPROCS(0), healthy) {
 		l, err := newEvloop(c, w)
@@ -50,7 +52,11 @@ func connect(ctx context.Context, t target, rooms []string, healthy, frozen, rcv
 	for range min(connectParallel, len(readers)) {
 		wg.Go(func() {
 			for j := range jobs {
-				url := t.streamURL(rooms[j.r.room])
+				base := bases[0]
+				if !j.r.frozen {
+					base = bases[j.i/len(rooms)%len(bases)]
+				}
+				url := t.streamURL(strings.TrimRight(base, "/"), rooms[j.r.room])
 				if !j.r.frozen {
 					if err := loops[j.i%len(loops)].open(j.r, url, 30*time.Second); err != nil {
 						errs <- err
@@ -106,8 +112,8 @@ func runStreams(ctx context.Context, cfg *config, res *result) error {
 	}
 	c := clock{start: time.Now()}
 	w := newWindow()
-	pub := newPublisher(t, hostOf(cfg.url), c, cfg.rooms, cfg.rate, cfg.size, cfg.warmup+cfg.duration)
-	healthy, frozen, err := connect(ctx, t, rooms, cfg.readers, cfg.frozen, cfg.rcvbuf, lineBuffer(cfg.size), c, w, pub.ordered)
+	pub := newPublisher(t, hostsOf(cfg.postURLs), c, cfg.rooms, cfg.rate, cfg.size, cfg.warmup+cfg.duration)
+	healthy, frozen, err := connect(ctx, t, cfg.readURLs, rooms, cfg.readers, cfg.frozen, cfg.rcvbuf, lineBuffer(cfg.size), c, w, pub.ordered)
 	if err != nil {
 		return err
 	}
@@ -131,7 +137,7 @@ func runStreams(ctx context.Context, cfg *config, res *result) error {
 	}
 	go func() { watching.Wait(); close(allCut) }()
 
-	a, b := &sampler{pid: cfg.serverPID, clock: c}, &sampler{pid: cfg.serverPID, clock: c}
+	a, b := newSampler(cfg, c), newSampler(cfg, c)
 	c.sleepUntil(ctx, from)
 	a.take()
 	end := time.NewTimer(max(to-c.now(), 0))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -129,6 +130,57 @@ func metricsFor(kind string, frozen bool) []metric {
 			{"write syscalls/post", server(func(s *serverStats) float64 { return s.WritesPerPost })},
 			generator, others,
 		}
+	case kindResume:
+		resume := func(f func(*resumeStats) float64) func(*result) (float64, bool) {
+			return func(r *result) (float64, bool) {
+				if r.Resume == nil {
+					return 0, false
+				}
+				return f(r.Resume), true
+			}
+		}
+		ms = []metric{
+			{"resume p50 (ms)", resume(func(s *resumeStats) float64 { return s.Latency.P50 })},
+			{"resume p90 (ms)", resume(func(s *resumeStats) float64 { return s.Latency.P90 })},
+			{"resume max (ms)", resume(func(s *resumeStats) float64 { return s.Latency.Max })},
+			{"first resume (ms)", resume(func(s *resumeStats) float64 { return s.ColdMs })},
+			{"failed resumes", resume(func(s *resumeStats) float64 { return float64(s.Tries - s.OK) })},
+			others,
+		}
+	case kindMemory:
+		ms = []metric{{"server RSS (MiB)", server(func(s *serverStats) float64 { return s.RSSMiB })}}
+	}
+	return ms
+}
+
+// procMetrics are the figures of the -procs processes and the counters
+// the first run of a scenario has, by name.
+func procMetrics(first *result) []metric {
+	var ms []metric
+	for _, p := range first.Procs {
+		proc := func(f func(procStat) float64) func(*result) (float64, bool) {
+			return func(r *result) (float64, bool) {
+				for _, q := range r.Procs {
+					if q.Name == p.Name {
+						return f(q), true
+					}
+				}
+				return 0, false
+			}
+		}
+		if first.Kind != kindMemory {
+			ms = append(ms, metric{p.Name + " CPU (%)", proc(func(q procStat) float64 { return q.CPUPc })})
+		}
+		if first.Kind == kindIdle {
+			ms = append(ms, metric{p.Name + " RSS before the streams (MiB)", proc(func(q procStat) float64 { return q.RSSBeforeMiB })})
+		}
+		ms = append(ms, metric{p.Name + " RSS (MiB)", proc(func(q procStat) float64 { return q.RSSMiB })})
+	}
+	for _, name := range slices.Sorted(maps.Keys(first.Counters)) {
+		ms = append(ms, metric{name + " (over the window)", func(r *result) (float64, bool) {
+			v, ok := r.Counters[name]
+			return v, ok
+		}})
 	}
 	return ms
 }
@@ -205,7 +257,13 @@ func writeSummary(w io.Writer, runs []result) {
 		first := group[0]
 		fmt.Fprintf(w, "\n== %s (%s)\n", name, describe(first))
 		valid, void := map[string][]*result{}, map[string][]*result{}
-		for _, t := range targets {
+		// A scenario run on one server alone (loadtest/nodes.sh) gets a
+		// column of its own, without the figures its runs do not have.
+		shown := targets
+		if !slices.ContainsFunc(group, func(r *result) bool { return r.Target != targets[0] }) {
+			shown = targets[:1]
+		}
+		for _, t := range shown {
 			var all, failed int
 			for _, r := range group {
 				if r.Target != t {
@@ -232,8 +290,12 @@ func writeSummary(w io.Writer, runs []result) {
 			}
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "   figure\t%s\t%s\tratio\n", targets[0], targets[1])
-		for _, m := range metricsFor(first.Kind, first.Params.Frozen > 0) {
+		if len(shown) == 1 {
+			fmt.Fprintf(tw, "   figure\t%s\n", shown[0])
+		} else {
+			fmt.Fprintf(tw, "   figure\t%s\t%s\tratio\n", targets[0], targets[1])
+		}
+		for _, m := range append(metricsFor(first.Kind, first.Params.Frozen > 0), procMetrics(first)...) {
 			var s [2]spread
 			var cells [2]string
 			for i, t := range targets {
@@ -249,7 +311,12 @@ func writeSummary(w io.Writer, runs []result) {
 					cells[i] += " (void)"
 				}
 			}
-			fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, cells[0], cells[1], ratio(s[0], s[1]))
+			switch {
+			case len(shown) == 2:
+				fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", m.name, cells[0], cells[1], ratio(s[0], s[1]))
+			case s[0].n > 0:
+				fmt.Fprintf(tw, "   %s\t%s\n", m.name, cells[0])
+			}
 		}
 		tw.Flush()
 		if marked {
@@ -265,7 +332,15 @@ func describe(r *result) string {
 	case kindIdle:
 		return fmt.Sprintf("%d idle streams over %d rooms, settle %gs", p.Readers, p.Rooms, p.SettleS)
 	case kindPosts:
-		return fmt.Sprintf("posts into a room nobody reads, %d connections, %d B, %gs", p.Conns, p.Size, p.DurationS)
+		rooms := "a room"
+		if p.Rooms > 1 {
+			rooms = plural(p.Rooms, "room")
+		}
+		return fmt.Sprintf("posts into %s nobody reads, %d connections%s, %d B, %gs", rooms, p.Conns, onNodes(p.PostNodes), p.Size, p.DurationS)
+	case kindResume:
+		return fmt.Sprintf("%s resuming %d events one after another%s", plural(p.Tries, "reader"), p.Events, onNodes(p.ReadNodes))
+	case kindMemory:
+		return "memory, no load"
 	}
 	window := fmt.Sprintf("window %gs", p.DurationS)
 	if r.Kind == kindStuck {
@@ -273,6 +348,9 @@ func describe(r *result) string {
 	}
 	s := fmt.Sprintf("%s, %s, %d msg/s, %d B, warm-up %gs, %s",
 		plural(p.Rooms, "room"), plural(p.Readers, "reader"), p.Rate, p.Size, p.WarmupS, window)
+	if p.PostNodes > 1 || p.ReadNodes > 1 {
+		s += fmt.Sprintf(", posts to %s, readers on %s", plural(p.PostNodes, "node"), plural(p.ReadNodes, "node"))
+	}
 	if p.Frozen > 0 {
 		buf := "default receive buffer"
 		if p.RcvBuf > 0 {
@@ -281,6 +359,14 @@ func describe(r *result) string {
 		s += fmt.Sprintf(", %s with %s", plural(p.Frozen, "frozen reader"), buf)
 	}
 	return s
+}
+
+// onNodes says over how many nodes, when more than one.
+func onNodes(n int) string {
+	if n > 1 {
+		return " over " + plural(n, "node")
+	}
+	return ""
 }
 
 // plural is "1 room" or "100 rooms".

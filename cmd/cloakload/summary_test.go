@@ -120,3 +120,35 @@ func TestDescribe(t *testing.T) {
 		})
 	}
 }
+
+// A scenario only Cloakroom ran (several nodes) has one column, and only
+// the figures its runs have.
+func TestSummaryCloakroomAlone(t *testing.T) {
+	lines := `{"target":"cloakroom","scenario":"resume-3nodes","kind":"resume","params":{"events":1000,"tries":50,"read_nodes":2},"resume":{"events":1000,"tries":50,"ok":50,"cold_ms":20,"latency_ms":{"p50":15,"p90":17,"max":30}},"procs":[{"name":"nats","rss_mib":30}],"generator":{}}`
+	runs, err := readResults(strings.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeSummary(&out, runs)
+	var got []string
+	for line := range strings.Lines(out.String()) {
+		got = append(got, strings.Join(strings.Fields(line), " "))
+	}
+	want := []string{
+		"",
+		"== resume-3nodes (50 readers resuming 1000 events one after another over 2 nodes)",
+		"cloakroom: 1 runs, 1 valid, 0 void, 0 failed",
+		"figure cloakroom",
+		"resume p50 (ms) 15",
+		"resume p90 (ms) 17",
+		"resume max (ms) 30",
+		"first resume (ms) 20",
+		"failed resumes 0",
+		"nats CPU (%) 0",
+		"nats RSS (MiB) 30",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+}

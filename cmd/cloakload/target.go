@@ -18,8 +18,9 @@ import (
 type target interface {
 	// setup readies the rooms before any reader connects.
 	setup(ctx context.Context, c *http.Client, rooms []string) error
-	// streamURL is the address of a room's event stream.
-	streamURL(room string) string
+	// streamURL is the address of a room's event stream on the server (or
+	// node) at base.
+	streamURL(base, room string) string
 	// post is the request that publishes message seq's text into room i
 	// of the rooms given to setup: its head (request line and headers,
 	// without Host and Content-Length) and body.
@@ -75,8 +76,8 @@ func (t *cloakroom) setup(ctx context.Context, c *http.Client, rooms []string) e
 	return nil
 }
 
-func (t *cloakroom) streamURL(room string) string {
-	return t.base + "/rooms/" + room + "/events?format=json"
+func (t *cloakroom) streamURL(base, room string) string {
+	return base + "/rooms/" + room + "/events?format=json"
 }
 
 // post posts as the room's bot.
@@ -111,9 +112,9 @@ func (t *centrifugo) setup(_ context.Context, _ *http.Client, rooms []string) er
 
 // streamURL subscribes an anonymous connection to the room's channel in its
 // connect request (cf_connect), as a Cloakroom reader needs no account.
-func (t *centrifugo) streamURL(room string) string {
+func (t *centrifugo) streamURL(base, room string) string {
 	connect, _ := json.Marshal(map[string]any{"subs": map[string]any{room: struct{}{}}}) // cannot fail
-	return t.base + "/connection/uni_sse?cf_connect=" + url.QueryEscape(string(connect))
+	return base + "/connection/uni_sse?cf_connect=" + url.QueryEscape(string(connect))
 }
 
 // publication is the message as Cloakroom's JSON stream shows it, so that
