@@ -135,11 +135,22 @@ func joinCluster(ctx context.Context, o clusterOptions, history int, box *crypto
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(timeout),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // this node closed it, shutting down
+			}
 			log.Warn("lost the NATS connection; not ready until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted())
+		}),
+		// nats.go's own default prints these to stderr, outside the log.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject // a token or a node's name, never a room's
+			}
+			log.Warn("NATS error", "subject", subject, "err", err)
 		}),
 	}
 	if o.creds != "" {
@@ -185,11 +196,34 @@ func (c *cluster) configure(cfg *chat.Config) {
 // (a lone node) always can.
 func (c *cluster) connected() bool { return c == nil || c.nc.IsConnected() }
 
-// close flushes what this node published to NATS (a second at most) and
-// closes the connection.
-func (c *cluster) close() {
-	if c != nil {
-		_ = c.nc.FlushTimeout(time.Second)
-		c.nc.Close()
+// leave ends the node's part in the cluster: hub.Close (the followers
+// stop, and the rooms' states learn that this node keeps nobody present),
+// then the connection closes. hub.Close waits on NATS, which may be gone:
+// it gets at most wait, less if the connection is down already, and then
+// the closed connection fails what it still waits for. A nil cluster (a
+// lone node) only closes the hub.
+func (c *cluster) leave(hub *chat.Hub, wait time.Duration, log *slog.Logger) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		hub.Close()
+	}()
+	if c == nil {
+		<-closed
+		return
+	}
+	if !c.nc.IsConnected() {
+		wait = 0
+	}
+	select {
+	case <-closed:
+	case <-time.After(wait):
+		log.Warn("NATS did not answer in time at shutdown; members this node kept present stay so until the other nodes find it gone", "waited", wait.String())
+	}
+	_ = c.nc.FlushTimeout(500 * time.Millisecond)
+	c.nc.Close()
+	select {
+	case <-closed:
+	case <-time.After(500 * time.Millisecond):
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -701,6 +702,26 @@ func TestClusterOfProcesses(t *testing.T) {
 				t.Fatalf("%s: no reset before the new life", name)
 			}
 			checkRun(t, name+" after the new life's reset", history(got[resetAt+1:]), got[resetAt].ID+1)
+		}
+	})
+
+	t.Run("a node shuts down within its timeout while NATS is gone", func(t *testing.T) {
+		ns.kill()
+		waitReady(t, n3.base, false)
+		if err := n3.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		start := time.Now()
+		go func() { exited <- n3.cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("exit after SIGTERM: %v", err)
+			}
+			t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+		case <-time.After(5*time.Second + 5*time.Second): // --shutdown-timeout, and room to start
+			t.Fatal("still running 10 s after SIGTERM, with --shutdown-timeout 5s")
 		}
 	})
 }

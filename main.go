@@ -81,11 +81,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	var cl *cluster // nil: this node is alone
+	var hub *chat.Hub
 	if o.cluster.url != "" {
 		if cl, err = joinCluster(ctx, o.cluster, o.history, box, log, 10*time.Second); err != nil {
 			return err
 		}
-		defer cl.close()
+		defer func() {
+			if hub == nil { // start-up failed before the hub was made
+				cl.nc.Close()
+			}
+		}()
 	}
 
 	// ready is true from when the server serves to the start of its
@@ -118,10 +123,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cl != nil {
 		cl.configure(&ccfg)
 	}
-	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
-	// Close stops following shared rooms and tells them this node keeps
-	// nobody present any more; for a lone node it does nothing.
-	defer hub.Close()
+	hub = chat.NewHub(box, ccfg, streams.Publish, nil)
+	// The hub stops following shared rooms and tells them this node keeps
+	// nobody present any more (for a lone node, nothing to do), within a
+	// bounded time; then the NATS connection closes.
+	var stopBy time.Time // when the shutdown must be over, once it began
+	defer func() {
+		// What is left of --shutdown-timeout, less a second for closing
+		// the connection; at least a moment, at most 2 s.
+		wait := time.Second
+		if !stopBy.IsZero() {
+			wait = min(max(time.Until(stopBy)-time.Second, 100*time.Millisecond), 2*time.Second)
+		}
+		cl.leave(hub, wait, log)
+	}()
 	var admin *http.Server // the metrics address's, when it has its own
 	adminServed := make(chan error, 1)
 	if mtr != nil {
@@ -229,5 +244,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	cancel()
+	stopBy = time.Now().Add(o.shutdownWait)
 	return errors.Join(err, shutdown(o, log, shutdownSet{srv: srv, plain: plain, admin: admin, streams: streams, ready: &ready, draining: &draining}))
 }
