@@ -685,6 +685,13 @@ func TestClusterOfProcesses(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/" || loc.Query().Get("username") != "zoe" || loc.Query().Get("room") != room {
 			t.Errorf("the room page after the loss: %s to %q; want 303 to the join page with room %q and username zoe", resp.Status, resp.Header.Get("Location"), room)
 		}
+		// A bot's token died with its member, on the node it joined on and
+		// on the others.
+		for _, n := range []*nodeProcess{n1, n3} {
+			if _, status := postBot(n.base, room, tokA, "old token"); status != http.StatusUnauthorized {
+				t.Errorf("%s: a token from before the loss: status %d, want 401", n.name, status)
+			}
+		}
 		// The room's next life: its readers follow it from its first event.
 		tok := joinBot(t, n1.base, room, "ann")
 		if _, status := postBot(n3.base, room, tok, "new life"); status != http.StatusCreated {
