@@ -81,16 +81,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	var cl *cluster // nil: this node is alone
-	var hub *chat.Hub
 	if o.cluster.url != "" {
+		// Closed by cl.leave, deferred once the hub is made (below).
 		if cl, err = joinCluster(ctx, o.cluster, o.history, box, log, 10*time.Second); err != nil {
 			return err
 		}
-		defer func() {
-			if hub == nil { // start-up failed before the hub was made
-				cl.nc.Close()
-			}
-		}()
 	}
 
 	// ready is true from when the server serves to the start of its
@@ -123,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cl != nil {
 		cl.configure(&ccfg)
 	}
-	hub = chat.NewHub(box, ccfg, streams.Publish, nil)
+	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
 	// The hub stops following shared rooms and tells them this node keeps
 	// nobody present any more (for a lone node, nothing to do), within a
 	// bounded time; then the NATS connection closes.
