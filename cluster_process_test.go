@@ -54,13 +54,14 @@ type natsProcess struct {
 	bin, addr string
 	cmd       *exec.Cmd
 	out       *logBuffer
+	exited    chan struct{} // closed once the process has exited
 }
 
-// startNATS starts a nats-server with JetStream on addr (":0"-like
-// "127.0.0.1:0" picks a free port), its store in a new temporary
-// directory, and waits until it takes connections. It is killed when the
-// test ends.
-func startNATS(t *testing.T, bin, addr string) *natsProcess {
+// startNATS starts a nats-server with JetStream on addr ("127.0.0.1:0"
+// picks a free port), its store in a new temporary directory, and more
+// args if given, and waits until it takes connections. It is killed when
+// the test ends.
+func startNATS(t *testing.T, bin, addr string, args ...string) *natsProcess {
 	t.Helper()
 	if strings.HasSuffix(addr, ":0") {
 		ln, err := net.Listen("tcp", addr)
@@ -72,14 +73,24 @@ func startNATS(t *testing.T, bin, addr string) *natsProcess {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n := &natsProcess{bin: bin, addr: addr, out: &logBuffer{}}
-	n.cmd = exec.Command(bin, "-js", "-a", host, "-p", port, "-sd", t.TempDir())
+	n.cmd = exec.Command(bin, append([]string{"-js", "-a", host, "-p", port, "-sd", t.TempDir()}, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	n.exited = make(chan struct{})
+	go func() {
+		_ = n.cmd.Wait()
+		close(n.exited)
+	}()
 	t.Cleanup(n.kill)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(n.out.String(), "Server is ready") {
+		select {
+		case <-n.exited:
+			t.Fatalf("nats-server exited:\n%s", n.out)
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server did not start:\n%s", n.out)
 		}
@@ -88,12 +99,10 @@ func startNATS(t *testing.T, bin, addr string) *natsProcess {
 	return n
 }
 
-// kill ends the server at once, as a crash would.
+// kill ends the server at once, as a crash would, and waits for it.
 func (n *natsProcess) kill() {
-	if n.cmd.ProcessState == nil {
-		_ = n.cmd.Process.Kill()
-		_ = n.cmd.Wait()
-	}
+	_ = n.cmd.Process.Kill()
+	<-n.exited
 }
 
 func (n *natsProcess) url() string { return "nats://" + n.addr }

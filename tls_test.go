@@ -41,6 +41,7 @@ import (
 type testCA struct {
 	pool              *x509.CertPool // trusts the CA
 	certFile, keyFile string         // the leaf's chain and key
+	caFile            string         // the CA's certificate
 	spki              string         // base64 of the SHA-256 of the leaf's public key, as Chromium's flags take it
 }
 
@@ -91,7 +92,7 @@ func newTestCA(t *testing.T) testCA {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := testCA{pool: x509.NewCertPool(), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
+	c := testCA{pool: x509.NewCertPool(), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), caFile: filepath.Join(dir, "ca.pem")}
 	c.pool.AddCert(ca)
 	leaf, err := x509.ParseCertificate(leafDER)
 	if err != nil {
@@ -104,6 +105,9 @@ func newTestCA(t *testing.T) testCA {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return c
