@@ -227,3 +227,35 @@ func (c *cluster) leave(hub *chat.Hub, wait time.Duration, log *slog.Logger) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// sweepRooms is hub.Run that also logs: NATS that does not answer (or
+// rooms other nodes keep changing) fails sweeps for a while, which is
+// passing trouble (chat.Passing), said once when it begins and once when
+// it ends; any other error of a sweep ends it.
+func sweepRooms(ctx context.Context, hub *chat.Hub, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		err := hub.Sweep()
+		switch {
+		case err == nil:
+			if failing {
+				log.Info("sweeping rooms works again")
+			}
+			failing = false
+		case chat.Passing(err):
+			if !failing {
+				log.Warn("sweeping rooms failed, trying again each sweep: the shared rooms cannot be reached or kept changing", "err", err)
+			}
+			failing = true
+		default:
+			return err
+		}
+	}
+}

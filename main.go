@@ -194,7 +194,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		<-limitsSwept
 	}()
 	swept := make(chan error, 1)
-	go func() { swept <- hub.Run(ctx, time.Second) }()
+	go func() { swept <- sweepRooms(ctx, hub, time.Second, log) }()
 
 	served := make(chan error, 2)
 	scheme := "http"

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,7 +13,8 @@ import (
 
 // Run sweeps the rooms every interval until ctx ends: it shows members away,
 // removes those away too long, sends readers changed member lists, and
-// drops idle rooms.
+// drops idle rooms. Passing trouble of a shared store (see Passing) does
+// not end it: the next sweep tries again. Its error is any other of Sweep.
 func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -21,7 +23,7 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := h.Sweep(); err != nil {
+			if err := h.Sweep(); err != nil && !Passing(err) {
 				return err
 			}
 		}
@@ -33,8 +35,11 @@ func (h *Hub) Run(ctx context.Context, interval time.Duration) error {
 // room it serves, forgets the streams of nodes that have not beaten for
 // Config.NodeTTL and writes back its own where the state lost them (see
 // liveness). Its error is that of a state or log that failed, or of a
-// Config.Node that CheckNode refuses.
+// Config.Node that CheckNode refuses. A room whose shared state or log is
+// passing trouble (see Passing) is left for the next sweep while the
+// others are swept; Sweep then returns that trouble, after the rest.
 func (h *Hub) Sweep() error {
+	var passing error // the first room's passing trouble (see Passing)
 	var alive map[string]bool
 	if h.cfg.Shared {
 		var err error
@@ -61,6 +66,12 @@ func (h *Hub) Sweep() error {
 			h.restart(r, false) // its readers wait for its next life here
 			continue
 		}
+		if Passing(err) {
+			// The shared store did not answer for this room: the next
+			// sweep tries it again; the other rooms are swept meanwhile.
+			passing = cmp.Or(passing, fmt.Errorf("sweep room: %w", err))
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("sweep room: %w", err)
 		}
@@ -72,7 +83,9 @@ func (h *Hub) Sweep() error {
 	for _, r := range h.rooms {
 		r.mu.Lock()
 		if r.idle(now, h.cfg.RoomIdle) {
-			if err := h.drop(r, now); err != nil {
+			if err := h.drop(r, now); Passing(err) {
+				passing = cmp.Or(passing, fmt.Errorf("drop room: %w", err))
+			} else if err != nil {
 				r.mu.Unlock()
 				return fmt.Errorf("drop room: %w", err)
 			}
@@ -80,7 +93,16 @@ func (h *Hub) Sweep() error {
 		r.mu.Unlock()
 	}
 	h.forgetDepartures(now)
-	return nil
+	return passing
+}
+
+// Passing reports whether err is trouble that passes: a shared Log or
+// StateStore that could not be reached in time (ErrUnavailable), or that
+// other nodes kept changing (ErrLogBusy, ErrStateBusy). A request that
+// meets it is answered 503; a Sweep that meets it has swept the other rooms
+// and tries again at the next, and Run goes on.
+func Passing(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLogBusy) || errors.Is(err, ErrStateBusy)
 }
 
 // serveWaiting looks up the rooms that this node's streams wait for and

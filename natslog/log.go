@@ -211,8 +211,18 @@ func apiPrefix(o jetstream.JetStreamOptions) string {
 	return jetstream.DefaultAPIPrefix
 }
 
-// ensureStream creates the stream, or updates it to the Log's config.
+// ensureStream creates the stream, or updates it to the Log's config,
+// unless the stream keeps more records per room than the Log's History:
+// lowering it would cut every room's history on every node at once, for
+// one node started with a smaller history (a stream that keeps fewer is
+// raised: nothing is lost).
 func (l *Log) ensureStream(ctx context.Context) error {
+	if st, err := l.js.Stream(ctx, l.stream.Name); err == nil {
+		if kept := st.CachedInfo().Config.MaxMsgsPerSubject; kept > l.stream.MaxMsgsPerSubject {
+			return fmt.Errorf("natslog: stream %s keeps %d records per room, more than this Log's History (%d), which would cut every room's history for every node: give every node the same history (to lower it, lower the stream's max messages per subject first)",
+				l.stream.Name, kept, l.stream.MaxMsgsPerSubject)
+		}
+	}
 	if _, err := l.js.CreateOrUpdateStream(ctx, l.stream); err != nil {
 		return fmt.Errorf("natslog: stream %s (storage %s, subjects %s, %d per subject, %d replicas) cannot be created or updated to match: %w",
 			l.stream.Name, l.stream.Storage, l.stream.Subjects[0], l.stream.MaxMsgsPerSubject, l.stream.Replicas, err)

@@ -579,3 +579,35 @@ func TestOwnStreamAndPrefix(t *testing.T) {
 		t.Errorf("OTHER's subjects: %v", got)
 	}
 }
+
+// A Log with a smaller History than the stream's (a node started with
+// another --history) must not shrink the stream: that would cut every
+// room's history for every node. A larger History raises it.
+func TestSmallerHistoryDoesNotCutTheStream(t *testing.T) {
+	srv := natstest.Start(t, t.TempDir(), -1)
+	l := newLog(t, natstest.Connect(t, srv), 20, Memory)
+	if err := appendAll(l, "lobby", "a", 1, 12); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), Config{Conn: natstest.Connect(t, srv), History: 5, RoomToken: natstest.Token}); err == nil {
+		t.Error("New with History 5 on a stream that keeps 20 per room: no error")
+	}
+	recs, err := l.Read("lobby", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(span(1, 12), recIDs(recs)); diff != "" {
+		t.Errorf("the room after a Log with a smaller History started (-want +got):\n%s", diff)
+	}
+	bigger := newLog(t, natstest.Connect(t, srv), 30, Memory)
+	if err := appendAll(bigger, "lobby", "b", 1, 20); err != nil {
+		t.Fatal(err)
+	}
+	recs, err = l.Read("lobby", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(span(3, 32), recIDs(recs)); diff != "" { // 30 kept
+		t.Errorf("the room after a Log with a larger History appended (-want +got):\n%s", diff)
+	}
+}
