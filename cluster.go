@@ -135,6 +135,11 @@ func joinCluster(ctx context.Context, o clusterOptions, history int, box *crypto
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(timeout),
+		// A server that stops answering (paused, a dead link) is noticed
+		// in about 10 s rather than nats.go's default 4 minutes: until
+		// then the node would look ready.
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
 				return // this node closed it, shutting down
@@ -181,6 +186,15 @@ func joinCluster(ctx context.Context, o clusterOptions, history int, box *crypto
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("--nats: the rooms' bucket: %w", err)
+	}
+	// Two nodes under one name would each take the other for dead at
+	// every sweep (README "Running several nodes").
+	if inUse, err := st.NodeInUse(ctx, node, 5*time.Second); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("--nats: %w", err)
+	} else if inUse {
+		nc.Close()
+		return nil, fmt.Errorf("--node %s: a running node already uses this name; give each node its own", node)
 	}
 	log.Info("sharing rooms through NATS", "server", nc.ConnectedUrlRedacted(), "node", node,
 		"storage", o.storage.String(), "replicas", o.replicas)

@@ -2,11 +2,9 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -101,22 +99,8 @@ func TestNodeWithNATSCredentialsAndTLS(t *testing.T) {
 		{"no CA", []string{"--nats-creds", creds}, "certificate"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"--addr", "127.0.0.1:0", "--nats", url, "--master-key-file", keyFile}, tt.flags...)
-			cmd := exec.Command(binary(t), args...)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-			done := make(chan struct{})
-			var out []byte
-			go func() {
-				out, err = cmd.CombinedOutput()
-				close(done)
-			}()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatal("still running 30 s later")
-			}
-			if err == nil || !strings.Contains(string(out), "--nats: connect:") || !strings.Contains(string(out), tt.want) {
+			out, err := runToEnd(t, append([]string{"--addr", "127.0.0.1:0", "--nats", url, "--master-key-file", keyFile}, tt.flags...)...)
+			if err == nil || !strings.Contains(out, "--nats: connect:") || !strings.Contains(out, tt.want) {
 				t.Errorf("exit %v, output:\n%s\nwant a connect error mentioning %q", err, out, tt.want)
 			}
 		})

@@ -607,6 +607,13 @@ func TestClusterOfProcesses(t *testing.T) {
 			x.series["cloakroom_nats_append_conflicts_total"], x.series["cloakroom_nats_state_conflicts_total"], x.series["cloakroom_nats_follow_pending"])
 	})
 
+	t.Run("a second node under a running node's name is refused", func(t *testing.T) {
+		out, err := runToEnd(t, "--addr", "127.0.0.1:0", "--nats", ns.url(), "--master-key-file", keyFile, "--node", "node1")
+		if err == nil || !strings.Contains(out, "--node node1: a running node already uses this name") {
+			t.Errorf("exit %v, output:\n%s", err, out)
+		}
+	})
+
 	c := cookieClient(t)
 	var memberURL string
 	t.Run("a session cookie from node 1 works on node 3", func(t *testing.T) {
@@ -740,4 +747,27 @@ func TestClusterOfProcesses(t *testing.T) {
 			t.Fatal("still running 10 s after SIGTERM, with --shutdown-timeout 5s")
 		}
 	})
+}
+
+// runToEnd runs the built binary with args until it exits (a minute at
+// most) and returns its output.
+func runToEnd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	var out []byte
+	var err error
+	done := make(chan struct{})
+	go func() {
+		out, err = cmd.CombinedOutput()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running a minute later:\n%s", out)
+	}
+	return string(out), err
 }

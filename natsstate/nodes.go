@@ -2,12 +2,14 @@ package natsstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -193,5 +195,54 @@ func (w *nodeWatch) ended(gen int) {
 	defer w.mu.Unlock()
 	if gen == w.gen {
 		w.running, w.known = false, false
+	}
+}
+
+// NodeInUse reports whether a running node beats under name now: one whose
+// beat is younger than wait and that beats again within wait (a node that
+// crashed beats no more). A node starting under a name in use would take
+// the other for dead at each sweep and be taken for dead in turn, their
+// members' presence written and cleared over and over, so the caller
+// refuses to start. It waits at most wait, only when the name's last beat
+// is that recent (a node restarted at once after a crash). The age of the
+// last beat is measured on this machine's clock against the server's
+// stamp: a clock behind the server's makes a beat look younger, which
+// costs a wait, never a wrong answer.
+func (s *Store) NodeInUse(ctx context.Context, name string, wait time.Duration) (bool, error) {
+	key := nodePrefix + name
+	get := func() (jetstream.KeyValueEntry, bool, error) {
+		ctx, cancel := s.context()
+		defer cancel()
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("natsstate: node %s: %w", name, natslog.Unavailable(err))
+		}
+		return e, true, nil
+	}
+	e, ok, err := get()
+	if err != nil || !ok || time.Since(e.Created()) > wait {
+		return false, err
+	}
+	tick := time.NewTicker(wait / 20)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-deadline:
+			return false, nil
+		case <-tick.C:
+			again, ok, err := get()
+			if err != nil {
+				return false, err
+			}
+			if ok && again.Revision() != e.Revision() {
+				return true, nil
+			}
+		}
 	}
 }

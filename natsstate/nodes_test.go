@@ -165,3 +165,55 @@ func TestNodeKeyExpires(t *testing.T) {
 	}
 	pollAlive(t, s, map[string]bool{}, func() error { return nil })
 }
+
+// NodeInUse tells a name a running node beats under from one nobody uses
+// and from one whose node stopped beating (a crash, restarted at once).
+func TestNodeInUse(t *testing.T) {
+	srv := natstest.Start(t, t.TempDir(), -1)
+	box := newBox(t)
+	running := newStore(t, natstest.Connect(t, srv), box, natslog.Memory)
+	crashed := newStore(t, natstest.Connect(t, srv), box, natslog.Memory)
+	starting := newStore(t, natstest.Connect(t, srv), box, natslog.Memory)
+	if err := crashed.Beat("gone/run1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := running.Beat("busy/run1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for {
+			if err := running.Beat("busy/run1", time.Time{}); err != nil {
+				t.Error(err)
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-beating
+	}()
+	const wait = time.Second
+	for _, tt := range []struct {
+		name  string
+		inUse bool
+	}{
+		{"busy", true},
+		{"gone", false},
+		{"never", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := starting.NodeInUse(context.Background(), tt.name, wait)
+			if err != nil || got != tt.inUse {
+				t.Fatalf("NodeInUse(%q) = %v, %v; want %v", tt.name, got, err, tt.inUse)
+			}
+		})
+	}
+}
