@@ -13,13 +13,13 @@ import (
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/cloakroom/cloakroom"
 	allowed := map[string][]string{
-		mod:                       {"handlers", "chat", "crypto", "static", "client", "limits", "metrics"},
+		mod:                       {"handlers", "chat", "crypto", "static", "client", "limits", "metrics", "natslog", "natsstate"},
 		mod + "/client":           {},
 		mod + "/cmd/cloakload":    {},
 		mod + "/handlers":         {"chat", "views", "static", "fanout", "limits"},
 		mod + "/fanout":           {},
 		mod + "/limits":           {},
-		mod + "/metrics":          {"chat", "crypto", "fanout", "limits"},
+		mod + "/metrics":          {"chat", "crypto", "fanout", "limits", "natslog", "natsstate"},
 		mod + "/views":            {"chat", "static"},
 		mod + "/chat":             {"crypto"},
 		mod + "/chat/chattest":    {"chat", "crypto"},
