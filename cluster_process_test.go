@@ -589,6 +589,26 @@ func TestClusterOfProcesses(t *testing.T) {
 		}
 	})
 
+	t.Run("a live-only reader on a node new to the room gets only live events", func(t *testing.T) {
+		tok := joinBot(t, n1.base, "fresh", "old")
+		for i := range 3 {
+			if _, status := postBot(n1.base, "fresh", tok, fmt.Sprintf("before-%d", i)); status != http.StatusCreated {
+				t.Fatalf("post: %d", status)
+			}
+		}
+		// Node 3 has never served the room: the reader makes it begin.
+		r := openJSONStream(t, n3.base, "fresh", 0)
+		// The stream's head is sent once the reader is subscribed; a post
+		// after that is live for it.
+		if _, status := postBot(n1.base, "fresh", tok, "live"); status != http.StatusCreated {
+			t.Fatalf("post: %d", status)
+		}
+		got := history(r.until(t, "the live post", hasText("live")))
+		if len(got) != 1 {
+			t.Errorf("a reader that asked for live events only was sent %d history events: %+v", len(got), got)
+		}
+	})
+
 	t.Run("node 1's metrics show its NATS figures", func(t *testing.T) {
 		x := scrapeMetrics(t, n1.metrics)
 		for _, k := range []string{

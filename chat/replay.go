@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -46,6 +47,36 @@ func (b Backlog) Events() iter.Seq2[Event, error] {
 			}
 		}
 	}
+}
+
+// LiveFrom returns the id after which a reader asking for live events only
+// begins: the room's newest event now, or 0 when the room does not exist
+// (a stream that waits for it sees its events from the first). On a shared
+// log the newest is the log's: a node that has just begun serving the room
+// goes on publishing what came before it, which such a reader must not be
+// sent.
+func (h *Hub) LiveFrom(roomName string) (uint64, error) {
+	name, err := RoomName(roomName)
+	if err != nil {
+		return 0, err
+	}
+	var last uint64
+	err = h.withRoom(name, false, func(r *room, _ time.Time) error {
+		last = r.last()
+		if !h.cfg.Shared {
+			return nil
+		}
+		_, newest, _, err := h.log.Bounds(name)
+		if err != nil {
+			return fmt.Errorf("read the room's log: %w", err)
+		}
+		last = max(last, newest)
+		return nil
+	})
+	if errors.Is(err, ErrNoRoom) {
+		return 0, nil
+	}
+	return last, err
 }
 
 // Backlog returns the retained events a reader resuming after since must be

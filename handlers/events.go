@@ -70,7 +70,9 @@ func streamEvents(hub *chat.Hub, streams *Streams, lim *limits.Limits) echo.Hand
 
 		backlog := func() (func(add func([]byte) error) error, uint64, error) {
 			if !resume {
-				return func(func([]byte) error) error { return nil }, 0, nil
+				// Live events only: those after the room's newest now.
+				last, err := hub.LiveFrom(room)
+				return func(func([]byte) error) error { return nil }, last, err
 			}
 			b, err := hub.Backlog(room, since)
 			if errors.Is(err, chat.ErrNoRoom) {
