@@ -37,7 +37,6 @@ func (h *Hub) join(owner, roomName, name string, token Digest) (Member, error) {
 		}
 		r.touched = now
 		h.counts.joins.Add(1)
-		h.counts.members.Add(1)
 		if token != (Digest{}) {
 			h.bearerMu.Lock()
 			h.bearers[token] = Holder{Owner: owner, Room: r.name, Member: seated.ID}

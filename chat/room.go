@@ -88,7 +88,7 @@ func (r *room) update(h *Hub, now time.Time, fn func(*RoomState) error) error {
 	if err != nil {
 		return err
 	}
-	r.adopt(s, rev, now)
+	r.adopt(h, s, rev, now)
 	return nil
 }
 
@@ -100,10 +100,13 @@ var errStaleLife = errors.New("chat: the room's life ended on another node")
 
 // adopt makes s, at rev, this node's copy of the room's state, unless it
 // already has a newer one, and notes a member list readers were not sent.
-func (r *room) adopt(s RoomState, rev Revision, now time.Time) {
+func (r *room) adopt(h *Hub, s RoomState, rev Revision, now time.Time) {
 	if rev < r.rev && rev != 0 && s.Base == r.state.Base {
 		return
 	}
+	// The members gauge is the sum of the served rooms' member counts:
+	// whoever changed the state, this node or another, it moves here.
+	h.counts.members.Add(int64(len(s.Members) - len(r.state.Members)))
 	r.state, r.rev = s, rev
 	if s.Seq > r.sent && !r.unsent {
 		r.unsent, r.unsentSince = true, now
@@ -118,7 +121,7 @@ func (r *room) reload(h *Hub, now time.Time) error {
 		return fmt.Errorf("load the room's state: %w", err)
 	}
 	if rev > r.rev {
-		r.adopt(s, rev, now)
+		r.adopt(h, s, rev, now)
 	}
 	return nil
 }
@@ -256,7 +259,6 @@ func pendingOf(s *RoomState, kind Kind, id uint64) (Pending, bool) {
 func (r *room) departedMember(h *Hub, m StateMember, now time.Time) {
 	delete(r.local, m.ID)
 	delete(r.posted, m.ID)
-	h.counts.members.Add(-1)
 	r.touched = now
 	// A bearer's secret dies with its member; a bot joins again with a new
 	// secret, so there is no name to offer it back.

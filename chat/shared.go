@@ -175,7 +175,7 @@ func (h *Hub) followState(ctx context.Context, r *room) {
 				return errStopFollowing
 			}
 			if s.Live() && s.Base == r.state.Base {
-				r.adopt(s, rev, now)
+				r.adopt(h, s, rev, now)
 				r.mu.Unlock()
 				return nil
 			}

@@ -58,6 +58,7 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 		{"a node just started takes no other for dead", 0, testJustStarted},
 		{"a node taken for dead keeps its members again", 0, testKeepAgain},
 		{"a node's name must be a key token", 0, testNodeName},
+		{"each node's member gauge follows the shared state", 0, testMembersGauge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -757,4 +758,22 @@ func testOwnerEntryBound(t *testing.T, c *cluster) {
 	b.hub.Rebind("o2", "o3")
 	postAs(t, a.hub, "o3", "room-a", alice.ID, false)
 	postAs(t, a.hub, "o2", "room-a", alice.ID, true)
+}
+
+// Each node's Members figure is the members of the rooms it serves, as the
+// shared state has them, whichever node seated or removed them: never
+// below zero, never counting a member twice.
+func testMembersGauge(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	detach, err := b.hub.Attach("reader", "lobby") // b serves the room, waiting for it
+	must(t, err)
+	defer detach()
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	mustJoin(t, b.hub, "browser-b", "lobby", "bob")
+	gauges := func(want int) func() bool {
+		return func() bool { return a.hub.Stats().Members == want && b.hub.Stats().Members == want }
+	}
+	poll(t, gauges(2))
+	must(t, a.hub.Leave("browser-a", "lobby", alice.ID))
+	poll(t, gauges(1))
 }
