@@ -503,3 +503,18 @@ func TestTailReadsALargeEvent(t *testing.T) {
 		t.Fatalf("the live join is %d bytes: the test no longer exceeds the 64 KiB default", len(line))
 	}
 }
+
+// Asking a command for its usage is no failure.
+func TestCommandHelp(t *testing.T) {
+	for _, args := range [][]string{{"tail", "--help"}, {"say", "-h"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stderr strings.Builder
+			if err := run(context.Background(), args, noEnv, io.Discard, &stderr); err != nil {
+				t.Fatalf("error %v", err)
+			}
+			if !strings.Contains(stderr.String(), "usage: cloakroom "+args[0]) {
+				t.Errorf("no usage printed:\n%s", stderr.String())
+			}
+		})
+	}
+}

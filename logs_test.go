@@ -289,7 +289,7 @@ func TestRequestLogs(t *testing.T) {
 				msg    string
 				status int
 			}{
-				{"request refused", 429}, {"request refused", 401}, {"request refused", 404}, {"request failed", 503},
+				{"request refused", 429}, {"request refused", 401}, {"request refused", 404}, {"request refused", 503},
 			} {
 				if !hasLine(lines, func(l logLine) bool { return l.msg == want.msg && l.status == want.status && l.requestID != "" }) {
 					t.Errorf("no %q line for %d with a request_id", want.msg, want.status)

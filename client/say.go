@@ -233,7 +233,9 @@ func SayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "usage: cloakroom say [flags] ROOM TEXT\nPosts TEXT to ROOM as a bot member, joining once and reusing its token.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // the usage is printed; asking for it is no failure
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {

@@ -167,6 +167,9 @@ func TailCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.PrintDefaults()
 	}
 	room, err := oneArg(fs, args, "ROOM")
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage is printed; asking for it is no failure
+	}
 	if err != nil {
 		return err
 	}

@@ -94,9 +94,14 @@ func errorHandler(log *slog.Logger) func(error, echo.Context) {
 	return func(err error, c echo.Context) {
 		log := requestLog(c, log)
 		status := statusOf(err)
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// A refusal the server chose (a limit, its shutdown, a
+			// shared store's passing trouble), not a fault: a warning.
+			log.Warn("request refused", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", status, "err", err)
+		case status >= 500:
 			log.Error("request failed", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", status, "err", err)
-		} else {
+		default:
 			log.Debug("request refused", "method", c.Request().Method, "path", loggedPath(c.Request()), "status", status, "err", err)
 		}
 		if c.Response().Committed {
