@@ -40,8 +40,11 @@ type Log interface {
 	// Bounds returns the ids of the oldest and newest records the room
 	// keeps; ok is false when it keeps none.
 	Bounds(room string) (oldest, newest uint64, ok bool, err error)
-	// Drop forgets a room's records.
-	Drop(room string) error
+	// Drop forgets the room's records with ids up to through, the newest
+	// of the life that ends. Records with greater ids stay: another server
+	// may have begun the room's next life (above the ended one's ids)
+	// between the end and the Drop.
+	Drop(room string, through uint64) error
 	// Watch calls fn with each of the room's records with an id greater
 	// than after, oldest first and without gaps: those kept now, then each
 	// as it is appended, by this process or any other sharing the log. It

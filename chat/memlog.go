@@ -145,12 +145,25 @@ func (l *MemoryLog) Bounds(room string) (oldest, newest uint64, ok bool, err err
 }
 
 // Drop implements Log.
-func (l *MemoryLog) Drop(room string) error {
+func (l *MemoryLog) Drop(room string, through uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r := l.rooms[room]; r != nil {
-		close(r.changed) // watchers look again, and find the room's next life
+	r := l.rooms[room]
+	if r == nil {
+		return nil
+	}
+	for r.n > 0 && r.oldest() <= through {
+		if gone := r.buf[r.start]; gone.CID != "" {
+			delete(r.cids, gone.CID)
+		}
+		r.start = (r.start + 1) % len(r.buf)
+		r.n--
+	}
+	close(r.changed) // watchers look again, and find the room's next life
+	if r.n == 0 {
 		delete(l.rooms, room)
+	} else {
+		r.changed = make(chan struct{})
 	}
 	return nil
 }

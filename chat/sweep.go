@@ -156,7 +156,9 @@ func (h *Hub) drop(r *room, now time.Time) error {
 		return err
 	}
 	h.forget(r)
-	return h.log.Drop(r.name)
+	// Only the ended life's records: another node may have begun the next
+	// one since the tombstone, above newest.
+	return h.log.Drop(r.name, newest)
 }
 
 // forget removes a room from this node, with h.mu and r.mu held.

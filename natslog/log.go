@@ -259,10 +259,12 @@ func (l *Log) withStream(ctx context.Context, f func() error) error {
 	return err
 }
 
-// Drop implements chat.Log: it purges the room's subject, and announces
-// it on <prefix>.dropped.<token>, so that watchers of the room on every
-// node reset at once.
-func (l *Log) Drop(room string) error {
+// Drop implements chat.Log: it purges the room's subject up to the first
+// record with an id above through (all of it when there is none, up to
+// the newest record when it read it: a record appended since stays), and
+// announces it on <prefix>.dropped.<token>, so that watchers of the room
+// on every node look again at once.
+func (l *Log) Drop(room string, through uint64) error {
 	subj, err := l.subject(room)
 	if err != nil {
 		return err
@@ -276,8 +278,13 @@ func (l *Log) Drop(room string) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil // nothing is kept at all
 	}
+	var below uint64 // the purge takes the subject's sequences below it
+	var held bool
 	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject(subj))
+		below, _, held, err = l.locate(ctx, subj, through)
+	}
+	if err == nil && held {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(below))
 	}
 	if err != nil {
 		return fmt.Errorf("natslog: drop: %w", Unavailable(err))

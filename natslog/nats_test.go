@@ -275,7 +275,7 @@ func TestDropWhileWatching(t *testing.T) {
 			// and wait for its next life, as in memory: drop once it has
 			// its place.
 			<-placed
-			if err := a.Drop("room"); err != nil {
+			if err := a.Drop("room", 3); err != nil {
 				t.Fatal(err)
 			}
 			if err := waitErr(t, done); !errors.Is(err, chat.ErrTruncated) {

@@ -36,6 +36,41 @@ func TestLog(t *testing.T, newLog NewLog) {
 	t.Run("sealed for their place", func(t *testing.T) { testSealed(t, newLog(t, 100)) })
 	t.Run("live subscription", func(t *testing.T) { testWatch(t, newLog(t, 1000)) })
 	t.Run("subscription outside retention", func(t *testing.T) { testWatchTruncated(t, newLog(t, 5)) })
+	t.Run("a drop keeps the next life", func(t *testing.T) { testDropThrough(t, newLog(t, 100)) })
+}
+
+// testDropThrough drops a room's life through its newest id after its next
+// life began (another server began it between the end and the drop): the
+// next life's records, and their client ids, stay.
+func testDropThrough(t *testing.T, l chat.Log) {
+	for id := uint64(1); id <= 3; id++ {
+		mustAppend(t, l, "k", id-1, rec(id, "ended life"))
+	}
+	next := rec(4, "next life")
+	next.CID = "c1"
+	mustAppend(t, l, "k", 3, next)
+	mustAppend(t, l, "k", 4, rec(5, "next life"))
+	if err := l.Drop("k", 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, l, "k", 0, 0); !slices.Equal(got, []uint64{4, 5}) {
+		t.Errorf("Read after the drop through 3 = %v, want [4 5]", got)
+	}
+	if got := bounds(t, l, "k"); got != "4…5" {
+		t.Errorf("bounds after the drop through 3: %s, want 4…5", got)
+	}
+	again := rec(6, "sent again")
+	again.CID = "c1"
+	if got, ok, err := l.Append("k", 5, again); err != nil || ok || got.ID != 4 {
+		t.Errorf("Append of c1 again = id %d, %v, %v; want id 4, not appended", got.ID, ok, err)
+	}
+	// Dropping through an id below what is kept forgets nothing.
+	if err := l.Drop("k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, l, "k", 0, 0); !slices.Equal(got, []uint64{4, 5}) {
+		t.Errorf("Read after a drop through 2 = %v, want [4 5]", got)
+	}
 }
 
 func rec(id uint64, text string) chat.Record {
@@ -156,7 +191,7 @@ func testRetention(t *testing.T, l chat.Log) {
 	if got := ids(t, l, "k", 9, 0); !slices.Equal(got, span(10, 12)) {
 		t.Errorf("Read after 9 = %v, want 10…12", got)
 	}
-	if err := l.Drop("k"); err != nil {
+	if err := l.Drop("k", 12); err != nil {
 		t.Fatal(err)
 	}
 	if got := bounds(t, l, "k"); got != "none" {
@@ -412,7 +447,7 @@ func testWatchTruncated(t *testing.T, l chat.Log) {
 	}
 	// The room is dropped and made again with higher ids: a watcher of its
 	// former life must reset, not skip to the new ids.
-	if err := l.Drop("k"); err != nil {
+	if err := l.Drop("k", 12); err != nil {
 		t.Fatal(err)
 	}
 	mustAppend(t, l, "k", 99, rec(100, "made again"))

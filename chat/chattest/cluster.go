@@ -46,6 +46,7 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 		{"two nodes race to seat one name", 0, testNameRace},
 		{"a leave is announced once", 0, testLeaveOnce},
 		{"a room dropped on one node begins above its floor on another", 0, testDropThenBegin},
+		{"a drop on one node racing a join on another", 0, testDropRacesJoin},
 		{"a crashed node's pending join is repaired once", 0, testRepairCrashedJoin},
 		{"a bot's secret works on another node", 0, testBearerThere},
 		{"presence decided on one node reaches the other's readers", 0, testPresenceThere},
@@ -90,6 +91,7 @@ type node struct {
 	hub   *chat.Hub
 	box   *crypto.Box
 	crash func() // makes the node's log and state fail from now on, as if its process died
+	log   *crashLog
 	mu    sync.Mutex
 	got   []chat.Delivery
 	ch    chan struct{} // closed and replaced at each delivery
@@ -148,7 +150,7 @@ func newCluster(t *testing.T, logs []chat.Log, states []chat.StateStore) *cluste
 		}
 		nd := &node{box: box, ch: make(chan struct{})}
 		log, state, crash := crashable(logs[i], states[i])
-		nd.crash = crash
+		nd.crash, nd.log = crash, log.(*crashLog)
 		cfg := chat.Config{
 			Log: log, State: state, Shared: true, Node: string(rune('a' + i)), Now: c.clk.Now, NodeTTL: nodeTTL,
 		}
@@ -322,6 +324,39 @@ func testDropThenBegin(t *testing.T, c *cluster) {
 	}
 	if r := resets[len(resets)-1].Event.ID; r != joins[1].Event.ID-1 {
 		t.Errorf("the new life's reset is at %d, want %d", r, joins[1].Event.ID-1)
+	}
+}
+
+// testDropRacesJoin holds a's drop of an idle room between the state's
+// tombstone and the log's purge, while b begins the room's next life with
+// a join: the purge must not take the next life's events with it.
+func testDropRacesJoin(t *testing.T, c *cluster) {
+	a, b := c.nodes[0], c.nodes[1]
+	alice := mustJoin(t, a.hub, "browser-a", "lobby", "alice")
+	must(t, a.hub.Leave("browser-a", "lobby", alice.ID))
+	c.clk.Add(chat.DefaultRoomIdle)
+	dropping, release := make(chan struct{}), make(chan struct{})
+	a.log.beforeDrop = func(string) {
+		close(dropping)
+		<-release
+	}
+	swept := make(chan error, 1)
+	go func() { swept <- a.hub.Sweep() }()
+	<-dropping
+	bob := mustJoin(t, b.hub, "browser-b", "lobby", "bob")
+	close(release)
+	must(t, <-swept)
+	if _, err := b.hub.Post("browser-b", "lobby", bob.ID, "after the drop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"join bob", "message bob"}, logEvents(t, b.hub, "lobby")); diff != "" {
+		t.Errorf("the next life's log (-want +got):\n%s", diff)
+	}
+	// b's readers were sent the next life's join and message, in order.
+	joins := b.waitFor(t, chat.KindJoin, func(ds []chat.Delivery) bool { return len(ds) > 0 && ds[len(ds)-1].Event.Member == bob.ID })
+	msgs := b.waitFor(t, chat.KindMessage, atLeast(1))
+	if got, want := msgs[0].Event.ID, joins[len(joins)-1].Event.ID+1; got != want {
+		t.Errorf("b published the message at %d, want %d, after bob's join", got, want)
 	}
 }
 

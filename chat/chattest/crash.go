@@ -63,6 +63,10 @@ func within(ctx, dead context.Context) (context.Context, context.CancelFunc) {
 type crashLog struct {
 	log  chat.Log
 	dead context.Context
+	// beforeDrop, if set, is called as Drop begins: a test holds a drop
+	// there to let another node act between the room's end in the state
+	// and its log's purge.
+	beforeDrop func(room string)
 }
 
 func (c *crashLog) Append(room string, expect uint64, rec chat.Record) (chat.Record, bool, error) {
@@ -86,11 +90,14 @@ func (c *crashLog) Bounds(room string) (uint64, uint64, bool, error) {
 	return c.log.Bounds(room)
 }
 
-func (c *crashLog) Drop(room string) error {
+func (c *crashLog) Drop(room string, through uint64) error {
 	if err := alive(c.dead); err != nil {
 		return err
 	}
-	return c.log.Drop(room)
+	if c.beforeDrop != nil {
+		c.beforeDrop(room)
+	}
+	return c.log.Drop(room, through)
 }
 
 func (c *crashLog) Watch(ctx context.Context, room string, after uint64, fn func(chat.Record) error) error {
