@@ -263,6 +263,9 @@ func (l *Log) withStream(ctx context.Context, f func() error) error {
 // it on <prefix>.dropped.<token>, so that watchers of the room on every
 // node reset at once.
 func (l *Log) Drop(room string) error {
+	if err := Reachable(l.nc); err != nil {
+		return fmt.Errorf("natslog: drop: %w", err)
+	}
 	subj, err := l.subject(room)
 	if err != nil {
 		return err
