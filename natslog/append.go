@@ -28,6 +28,9 @@ func (l *Log) append(room string, expect uint64, rec chat.Record) (chat.Record, 
 	if rec.ID != expect+1 {
 		return chat.Record{}, false, chat.ErrNotNext
 	}
+	if err := Reachable(l.nc); err != nil {
+		return chat.Record{}, false, fmt.Errorf("natslog: append: %w", err)
+	}
 	subj, err := l.subject(room)
 	if err != nil {
 		return chat.Record{}, false, err

@@ -265,6 +265,9 @@ func (l *Log) withStream(ctx context.Context, f func() error) error {
 // announces it on <prefix>.dropped.<token>, so that watchers of the room
 // on every node look again at once.
 func (l *Log) Drop(room string, through uint64) error {
+	if err := Reachable(l.nc); err != nil {
+		return fmt.Errorf("natslog: drop: %w", err)
+	}
 	subj, err := l.subject(room)
 	if err != nil {
 		return err

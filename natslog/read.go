@@ -3,6 +3,7 @@ package natslog
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/cloakroom/cloakroom/chat"
 )
@@ -13,6 +14,9 @@ func (l *Log) Bounds(room string) (oldest, newest uint64, ok bool, err error) {
 	subj, err := l.subject(room)
 	if err != nil {
 		return 0, 0, false, err
+	}
+	if err := Reachable(l.nc); err != nil {
+		return 0, 0, false, fmt.Errorf("natslog: bounds: %w", err)
 	}
 	ctx, cancel := l.context()
 	defer cancel()
@@ -57,6 +61,9 @@ func (l *Log) Read(room string, after uint64, limit int) ([]chat.Record, error) 
 	subj, err := l.subject(room)
 	if err != nil {
 		return nil, err
+	}
+	if err := Reachable(l.nc); err != nil {
+		return nil, fmt.Errorf("natslog: read: %w", err)
 	}
 	ctx, cancel := l.context()
 	defer cancel()

@@ -3,6 +3,7 @@ package natslog
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/cloakroom/cloakroom/chat"
 	"github.com/nats-io/nats.go"
@@ -36,3 +37,15 @@ type unavailable struct{ err error }
 
 func (u unavailable) Error() string   { return u.err.Error() }
 func (u unavailable) Unwrap() []error { return []error{u.err, chat.ErrUnavailable} }
+
+// Reachable returns nil while nc is connected, else an error marked
+// chat.ErrUnavailable. A request made while nats.go reconnects would wait
+// out its whole timeout (5 s by default) before failing; Append, Read,
+// Bounds and Drop, and natsstate's Load, Update and Delete, ask this first
+// and fail at once, so a post or a join is answered 503 without the wait.
+func Reachable(nc *nats.Conn) error {
+	if nc.IsConnected() {
+		return nil
+	}
+	return unavailable{fmt.Errorf("not connected to NATS (%v)", nc.Status())}
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/natslog/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -35,5 +37,45 @@ func TestUnavailable(t *testing.T) {
 	}
 	if Unavailable(nil) != nil {
 		t.Error("Unavailable(nil) is not nil")
+	}
+}
+
+// Without a connection, Append, Read and Bounds fail at once with
+// chat.ErrUnavailable rather than wait out their timeout (an hour here)
+// while nats.go tries to reconnect.
+func TestUnreachableFailsAtOnce(t *testing.T) {
+	srv := natstest.Start(t, t.TempDir(), -1)
+	nc := natstest.Connect(t, srv)
+	l, err := New(context.Background(), Config{Conn: nc, RoomToken: natstest.Token, Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append("lobby", 0, chat.Record{ID: 1, Sealed: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	for nc.IsConnected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for name, call := range map[string]func() error{
+		"Append": func() error {
+			_, _, err := l.Append("lobby", 1, chat.Record{ID: 2, Sealed: []byte("y")})
+			return err
+		},
+		"Read":   func() error { _, err := l.Read("lobby", 0, 0); return err },
+		"Bounds": func() error { _, _, _, err := l.Bounds("lobby"); return err },
+	} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- call() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, chat.ErrUnavailable) {
+					t.Errorf("error %v, want one that is chat.ErrUnavailable", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("still waiting for NATS 30 s later (its timeout is an hour)")
+			}
+		})
 	}
 }

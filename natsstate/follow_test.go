@@ -179,7 +179,13 @@ func TestRestartReachesEveryWatcher(t *testing.T) {
 		t.Errorf("Stats().FollowResets after a restart = %d, want at least 1", got)
 	}
 	for i := range rooms {
-		if _, _, err := chat.UpdateState(a, fmt.Sprint("room ", i), seatAs("o", "bob")); err != nil {
+		// Until a's connection is back, its updates fail at once.
+		_, _, err := chat.UpdateState(a, fmt.Sprint("room ", i), seatAs("o", "bob"))
+		for deadline := time.Now().Add(10 * time.Second); errors.Is(err, chat.ErrUnavailable) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			_, _, err = chat.UpdateState(a, fmt.Sprint("room ", i), seatAs("o", "bob"))
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		awaitMembers(t, chans[i], "bob's state", []string{"bob"})

@@ -340,6 +340,9 @@ func (s *Store) Load(room string) (chat.RoomState, chat.Revision, error) {
 	if err != nil {
 		return chat.RoomState{}, 0, err
 	}
+	if err := natslog.Reachable(s.nc); err != nil {
+		return chat.RoomState{}, 0, fmt.Errorf("natsstate: load: %w", err)
+	}
 	ctx, cancel := s.context()
 	defer cancel()
 	value, rev, err := s.get(ctx, key)
@@ -355,6 +358,9 @@ func (s *Store) Load(room string) (chat.RoomState, chat.Revision, error) {
 
 // Update implements chat.StateStore.
 func (s *Store) Update(room string, expect chat.Revision, st chat.RoomState) (chat.Revision, error) {
+	if err := natslog.Reachable(s.nc); err != nil {
+		return 0, fmt.Errorf("natsstate: update: %w", err)
+	}
 	return s.counted(s.update(room, expect, st))
 }
 
@@ -404,6 +410,9 @@ func (s *Store) put(ctx context.Context, key string, expect chat.Revision, value
 
 // Delete implements chat.StateStore: the key keeps the room's tombstone.
 func (s *Store) Delete(room string, expect chat.Revision) (chat.Revision, error) {
+	if err := natslog.Reachable(s.nc); err != nil {
+		return 0, fmt.Errorf("natsstate: delete: %w", err)
+	}
 	return s.counted(s.delete(room, expect))
 }
 

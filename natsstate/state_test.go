@@ -177,9 +177,10 @@ func TestRestartWithMemoryStorage(t *testing.T) {
 	)
 	deadline := time.Now().Add(10 * time.Second)
 	for st, rev, err = s.Load("room"); err != nil && time.Now().Before(deadline); st, rev, err = s.Load("room") {
-		if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrConnectionReconnecting) {
+		if !errors.Is(err, chat.ErrUnavailable) {
 			break
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil || rev != 0 || len(st.Members) != 0 {
 		t.Fatalf("Load after the restart = %d members, revision %d, %v; want none, 0, nil", len(st.Members), rev, err)
