@@ -358,6 +358,21 @@ func testDropRacesJoin(t *testing.T, c *cluster) {
 	if got, want := msgs[0].Event.ID, joins[len(joins)-1].Event.ID+1; got != want {
 		t.Errorf("b published the message at %d, want %d, after bob's join", got, want)
 	}
+	// A reader placed by a reset skips what is not above it: every event
+	// b published after a reset must be.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var reset uint64
+	for _, d := range b.got {
+		switch d.Event.Kind {
+		case chat.KindReset:
+			reset = d.Event.ID
+		case chat.KindJoin, chat.KindLeave, chat.KindMessage:
+			if d.Event.ID <= reset {
+				t.Errorf("b published %v %d after a reset at %d: a reader placed there never sees it", kindWords[d.Event.Kind], d.Event.ID, reset)
+			}
+		}
+	}
 }
 
 func testRepairCrashedJoin(t *testing.T, c *cluster) {
