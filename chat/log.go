@@ -60,6 +60,14 @@ type Log interface {
 	Watch(ctx context.Context, room string, after uint64, fn func(Record) error) error
 }
 
+// A Forgetter is a Log that keeps something of each room in the process
+// (natslog: an index of the room's client ids) that it can let go of once
+// this node no longer serves the room; the Hub calls Forget then. The
+// room's records stay as they are.
+type Forgetter interface {
+	Forget(room string)
+}
+
 // A ConflictError is ErrConflict (errors.Is finds it) that also says the
 // room's newest id as the log read it when it refused the append, so the
 // caller can seal for the next place without asking Bounds again: one

@@ -166,6 +166,9 @@ func (h *Hub) forget(r *room) {
 	r.closed = true
 	delete(h.rooms, r.name)
 	h.box.Forget(r.name)
+	if f, ok := h.log.(Forgetter); ok {
+		f.Forget(r.name)
+	}
 	h.counts.members.Add(-int64(len(r.state.Members)))
 	if r.stop != nil {
 		r.stop()

@@ -37,6 +37,19 @@ type cidEntry struct {
 	cid     string
 }
 
+// Forget implements chat.Forgetter: the room's client-id index goes, to be
+// built again at its next append here. Without it a node keeps the index
+// of every room it ever appended to, up to maxCIDRooms of them.
+func (l *Log) Forget(room string) {
+	subj, err := l.subject(room)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	delete(l.cids, subj)
+	l.mu.Unlock()
+}
+
 // cidIndex returns the room's index, made if it has none.
 func (l *Log) cidIndex(subj string) *cidIndex {
 	l.mu.Lock()
