@@ -19,9 +19,7 @@ import (
 // isBusy says whether err is a shared store's passing trouble: other nodes
 // kept winning a room's compare-and-set, or NATS could not be reached in
 // time. Both are answered 503 with Retry-After: 1.
-func isBusy(err error) bool {
-	return errors.Is(err, chat.ErrLogBusy) || errors.Is(err, chat.ErrStateBusy) || errors.Is(err, chat.ErrUnavailable)
-}
+func isBusy(err error) bool { return chat.Passing(err) }
 
 // statusOf maps the domain's errors to HTTP statuses; this is the one place
 // that does.
