@@ -189,10 +189,14 @@ func joinCluster(ctx context.Context, o clusterOptions, history int, box *crypto
 	}
 	// Two nodes under one name would each take the other for dead at
 	// every sweep (README "Running several nodes").
-	if inUse, err := st.NodeInUse(ctx, node, 5*time.Second); err != nil {
+	// A live node beats every NodeTTL/4: within NodeTTL, even a slow one.
+	// Its own context: the wait may be longer than what is left of ctx.
+	inUse, err := st.NodeInUse(context.Background(), node, chat.DefaultNodeTTL)
+	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("--nats: %w", err)
-	} else if inUse {
+	}
+	if inUse {
 		nc.Close()
 		return nil, fmt.Errorf("--node %s: a running node already uses this name; give each node its own", node)
 	}

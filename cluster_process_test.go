@@ -775,19 +775,20 @@ func runToEnd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	var out []byte
-	var err error
-	done := make(chan struct{})
-	go func() {
-		out, err = cmd.CombinedOutput()
-		close(done)
-	}()
+	out := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		return out.String(), err
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
 		t.Fatalf("still running a minute later:\n%s", out)
+		return "", nil
 	}
-	return string(out), err
 }

@@ -119,6 +119,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		cl.configure(&ccfg)
 	}
 	hub := chat.NewHub(box, ccfg, streams.Publish, nil)
+	if cl != nil {
+		// The first beat now, not at the first sweep a second from now: a
+		// node started under this name meanwhile would not see this one.
+		if err := hub.Sweep(); err != nil && !chat.Passing(err) {
+			cl.nc.Close()
+			return fmt.Errorf("--nats: %w", err)
+		}
+	}
 	// The hub stops following shared rooms and tells them this node keeps
 	// nobody present any more (for a lone node, nothing to do), within a
 	// bounded time; then the NATS connection closes.
