@@ -75,6 +75,7 @@ func startNATS(t *testing.T, bin, addr string, args ...string) *natsProcess {
 	n := &natsProcess{bin: bin, addr: addr, out: &logBuffer{}}
 	n.cmd = exec.Command(bin, append([]string{"-js", "-a", host, "-p", port, "-sd", t.TempDir()}, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	dieWithTest(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,7 @@ func startNode(t *testing.T, name, natsURL, keyFile string, flags ...string) *no
 	n.cmd = exec.Command(binary(t), append(args, flags...)...)
 	n.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	n.cmd.Stderr = n.out
+	dieWithTest(n.cmd)
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -777,6 +779,7 @@ func runToEnd(t *testing.T, args ...string) (string, error) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	out := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
