@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/chat/chattest"
 	"github.com/cloakroom/cloakroom/crypto"
 	"github.com/cloakroom/cloakroom/handlers"
 )
@@ -156,26 +156,8 @@ func (tb *tab) waitReadingStates() {
 
 // clock is a time the test sets, for a hub whose events must happen at
 // chosen times.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = chattest.Clock
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-// startClockedApp serves Cloakroom's HTTP surface on a free port of
-// 127.0.0.1 with a hub that reads the time from clk, and returns its base
-// URL. It stops when the test ends.
 func startClockedApp(t *testing.T, clk *clock) string {
 	t.Helper()
 	key, err := crypto.NewKey()

@@ -11,11 +11,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloakroom/cloakroom/chat"
+	"github.com/cloakroom/cloakroom/chat/chattest"
 	"github.com/cloakroom/cloakroom/crypto"
 )
 
@@ -71,24 +71,9 @@ func startTestServer(t testing.TB, h2 bool, ccfg chat.Config, hcfg Config, confi
 
 // clock is a settable time source for the hub, so tests of timeouts need
 // not wait for them.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = chattest.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return chattest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)) }
 
 // browser is one cookie jar: what the server knows as one browser.
 type browser struct {

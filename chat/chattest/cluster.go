@@ -74,7 +74,7 @@ func TestCluster(t *testing.T, newBackends NewBackends) {
 // and its own feed.
 type cluster struct {
 	state  chat.StateStore // the first node's
-	clk    *clock
+	clk    *Clock
 	nodes  []*node
 	logs   []chat.Log // each node's, as newBackends made them
 	states []chat.StateStore
@@ -142,7 +142,7 @@ func newCluster(t *testing.T, logs []chat.Log, states []chat.StateStore) *cluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{state: states[0], clk: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, logs: logs, states: states}
+	c := &cluster{state: states[0], clk: &Clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, logs: logs, states: states}
 	for i := range logs {
 		box, err := crypto.NewBox(key)
 		if err != nil {
@@ -161,21 +161,34 @@ func newCluster(t *testing.T, logs []chat.Log, states []chat.StateStore) *cluste
 	return c
 }
 
-// clock is a settable time source, shared by a cluster's nodes.
-type clock struct {
+// A Clock is a time source a test sets, safe for concurrent use: a Hub's
+// Config.Now (a cluster's nodes share one). Its zero value is the zero time.
+type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time {
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *clock) Add(d time.Duration) {
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set puts the clock at t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
 	c.mu.Unlock()
 }
 
