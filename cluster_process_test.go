@@ -128,10 +128,8 @@ func startNode(t *testing.T, name, natsURL, keyFile string, flags ...string) *no
 	t.Helper()
 	args := append([]string{"--addr", "127.0.0.1:0", "--nats", natsURL, "--master-key-file", keyFile, "--node", name}, clusterFlags...)
 	n := &nodeProcess{name: name, out: &logBuffer{}}
-	n.cmd = exec.Command(binary(t), append(args, flags...)...)
-	n.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	n.cmd = binaryCommand(t, append(args, flags...)...)
 	n.cmd.Stderr = n.out
-	dieWithTest(n.cmd)
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -377,6 +375,19 @@ func joinForm(t *testing.T, c *http.Client, base, room, name string) (int, strin
 	}
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// postForm posts text as member m through the room's form, as a browser
+// without script does (a post is answered 303 back to the room), and
+// returns the status.
+func postForm(t *testing.T, c *http.Client, base, room, m, text string) int {
+	t.Helper()
+	resp, err := c.PostForm(base+"/rooms/"+url.PathEscape(room)+"/messages", url.Values{"text": {text}, "m": {m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // shareCookies makes c send its cookies for from's host to to's as well:
@@ -655,13 +666,8 @@ func TestClusterOfProcesses(t *testing.T) {
 			t.Fatalf("node 3's room page for node 1's member: %s, composer %v", resp.Status, strings.Contains(string(page), `name="text"`))
 		}
 		m := loc[strings.Index(loc, "m=")+2:]
-		resp, err = c.PostForm(n3.base+"/rooms/"+url.PathEscape(room)+"/messages", url.Values{"text": {"from node 3"}, "m": {m}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 400 { // a form post without htmx is answered 303
-			t.Fatalf("posting on node 3 with node 1's cookie: %s", resp.Status)
+		if status := postForm(t, c, n3.base, room, m, "from node 3"); status >= 400 {
+			t.Fatalf("posting on node 3 with node 1's cookie: %d", status)
 		}
 		// Joining another room on node 3 renews the session: the member
 		// on node 1's room still belongs to the browser.
@@ -669,13 +675,8 @@ func TestClusterOfProcesses(t *testing.T) {
 			t.Fatalf("join on node 3: %d", status)
 		}
 		shareCookies(t, c, n3.base, n1.base)
-		resp, err = c.PostForm(n1.base+"/rooms/"+url.PathEscape(room)+"/messages", url.Values{"text": {"after renewal"}, "m": {m}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 400 { // a form post without htmx is answered 303
-			t.Fatalf("posting on node 1 after the session was renewed on node 3: %s", resp.Status)
+		if status := postForm(t, c, n1.base, room, m, "after renewal"); status >= 400 {
+			t.Fatalf("posting on node 1 after the session was renewed on node 3: %d", status)
 		}
 	})
 	if t.Failed() {
@@ -771,15 +772,22 @@ func TestClusterOfProcesses(t *testing.T) {
 	})
 }
 
+// binaryCommand is the built binary with args, in an environment of its
+// own (no CLOAKROOM_ variable of the test's), dying with the test process.
+func binaryCommand(t *testing.T, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	dieWithTest(cmd)
+	return cmd
+}
+
 // runToEnd runs the built binary with args until it exits (a minute at
 // most) and returns its output.
 func runToEnd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd := binaryCommand(t, args...)
 	out := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
