@@ -147,10 +147,11 @@ func (r *room) find(h *Hub, owner string, id uint64, now time.Time) (StateMember
 // moved on (another server appended first) before it gives up.
 const maxConflicts = 32
 
-// conflictBackoff is the wait before retry tries+1 (tries ≥ 1) of an
-// append that lost a compare-and-set: random, below 100 µs·2^tries and
-// below 4 ms.
-func conflictBackoff(tries int) time.Duration {
+// ConflictBackoff is the wait before retry tries+1 (tries ≥ 1) of a
+// compare-and-set that lost to another node (an append, a room's state, an
+// owner's entry): random, below 100 µs·2^tries and below 4 ms. Writers
+// that keep meeting would otherwise meet again at once.
+func ConflictBackoff(tries int) time.Duration {
 	return rand.N(min(100*time.Microsecond<<min(tries, 10), 4*time.Millisecond))
 }
 
@@ -205,7 +206,7 @@ func (r *room) appendOnce(h *Hub, ev Event, cid string) (Event, bool, error) {
 			r.newest = ce.Newest
 			continue
 		}
-		time.Sleep(conflictBackoff(tries))
+		time.Sleep(ConflictBackoff(tries))
 		_, newest, ok, err := h.log.Bounds(r.name)
 		if err != nil {
 			return Event{}, false, fmt.Errorf("append event: %w", err)

@@ -56,7 +56,7 @@ type StateStore interface {
 
 // maxStateConflicts bounds how often UpdateState decides again because
 // another writer changed the state first.
-const maxStateConflicts = 8
+const maxStateConflicts = 16
 
 // ErrStateBusy is UpdateState's error when other writers kept changing a
 // room's state: the web layer answers 503, and the client may try again.
@@ -68,12 +68,15 @@ var ErrNoChange = errors.New("chat: the room's state is unchanged")
 
 // UpdateState loads the room's state, applies fn to it and stores the
 // result by compare-and-set, deciding again on the newer state each time
-// another writer won, at most maxStateConflicts+1 times in all (then
-// ErrStateBusy). If fn fails, nothing is written and its error returned,
+// another writer won, at most maxStateConflicts+1 times in all, waiting
+// ConflictBackoff before each retry but the first (then ErrStateBusy). If fn fails, nothing is written and its error returned,
 // except ErrNoChange, which returns the state as loaded with no error. It
 // returns the state as stored and its revision.
 func UpdateState(store StateStore, room string, fn func(*RoomState) error) (RoomState, Revision, error) {
-	for range maxStateConflicts + 1 {
+	for tries := range maxStateConflicts + 1 {
+		if tries > 1 { // the first retry at once, on the state just loaded
+			time.Sleep(ConflictBackoff(tries - 1))
+		}
 		s, rev, err := store.Load(room)
 		if err != nil {
 			return RoomState{}, 0, err

@@ -31,7 +31,7 @@ const (
 	ownerLabel = "\x00owners"
 	// ownerConflicts bounds how often a change of one entry is decided
 	// again because another node changed it first.
-	ownerConflicts = 8
+	ownerConflicts = 16
 	// ownerMarkerTTL is how long the marker a moved entry leaves is kept
 	// (the bucket's LimitMarkerTTL): without a TTL, every renewed session
 	// would leave one for good.
@@ -98,7 +98,10 @@ func (s *Store) ownerAdd(ctx context.Context, owner string, rooms []string) erro
 	if err != nil {
 		return err
 	}
-	for range ownerConflicts + 1 {
+	for tries := range ownerConflicts + 1 {
+		if tries > 1 { // the first retry at once
+			time.Sleep(chat.ConflictBackoff(tries - 1))
+		}
 		have, rev, err := s.ownerGet(ctx, owner, key)
 		if err != nil {
 			return err
